@@ -1,0 +1,1 @@
+"""Thin DVC stage glue: one Typer command per stage (installed as ``ganbench_pipeline``)."""

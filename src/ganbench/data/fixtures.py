@@ -1,0 +1,120 @@
+"""A tiny, deterministic stand-in for Fashion-MNIST, for tests and smoke runs.
+
+``make_fake_dataset`` writes the four IDX files (Fashion-MNIST names) with one
+simple white-on-black shape per class and returns a :class:`DatasetSpec` that
+carries their real checksums.  The spec is not registered; use::
+
+    spec = make_fake_dataset(tmp_path / "src")
+    with register_fixture_dataset(spec):
+        fetch(DataConfig(dataset=spec.name, source_dir=str(tmp_path / "src")), dest)
+
+Every image contains both 0 and 255 pixels, so the preprocessed range is
+exactly [-1, 1].
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from ganbench.data.idx import encode_idx, gzip_bytes
+from ganbench.data.sources import DATASETS, DatasetSpec, decompressed_name
+
+FIXTURE_NAME = "tiny-fixture"
+SIZE = 28
+CLASS_NAMES = (
+    "hbar", "vbar", "square", "frame", "disk", "ring", "plus", "diagonal", "cross", "triangle",
+)
+
+_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+
+
+def draw_shape(label: int, rng: np.random.Generator, size: int = SIZE) -> np.ndarray:
+    """One ``size``×``size`` uint8 image of class ``label`` (0 background, 255 shape)."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    cy, cx = size / 2 - 0.5 + rng.uniform(-3, 3, size=2)
+    r = rng.uniform(6, 9)
+    dy, dx = yy - cy, xx - cx
+    t = 1.6
+    shapes = {
+        0: (np.abs(dy) <= t + 0.5) & (np.abs(dx) <= r),
+        1: (np.abs(dx) <= t + 0.5) & (np.abs(dy) <= r),
+        2: (np.abs(dy) <= r * 0.8) & (np.abs(dx) <= r * 0.8),
+        3: (np.maximum(np.abs(dy), np.abs(dx)) <= r) & (np.maximum(np.abs(dy), np.abs(dx)) >= r - 2 * t),
+        4: dy**2 + dx**2 <= (r * 0.9) ** 2,
+        5: (dy**2 + dx**2 <= r**2) & (dy**2 + dx**2 >= (r - 2 * t) ** 2),
+        6: ((np.abs(dy) <= t) | (np.abs(dx) <= t)) & (np.maximum(np.abs(dy), np.abs(dx)) <= r),
+        7: (np.abs(dy - dx) <= t * 1.4) & (np.maximum(np.abs(dy), np.abs(dx)) <= r),
+        8: ((np.abs(dy - dx) <= t * 1.4) | (np.abs(dy + dx) <= t * 1.4))
+        & (np.maximum(np.abs(dy), np.abs(dx)) <= r),
+        9: (dy <= r * 0.7) & (np.abs(dx) <= (dy + r) * 0.55),
+    }
+    mask = shapes[int(label) % len(shapes)]
+    img = np.zeros((size, size), dtype=np.uint8)
+    img[mask] = 255
+    img[0, 0] = 0  # background corner, always black
+    if not mask.any():
+        img[size // 2, size // 2] = 255
+    return img
+
+
+def _make_split(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    labels = (np.arange(n) % len(CLASS_NAMES)).astype(np.uint8)
+    rng.shuffle(labels)
+    images = np.stack([draw_shape(int(y), rng) for y in labels]) if n else np.zeros(
+        (0, SIZE, SIZE), dtype=np.uint8
+    )
+    return images.astype(np.uint8), labels
+
+
+def make_fake_dataset(
+    directory: Path,
+    n_train: int = 256,
+    n_test: int = 128,
+    seed: int = 0,
+    gzip: bool = True,
+) -> DatasetSpec:
+    """Write the four IDX files into ``directory``; return their (unregistered) spec."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    checksums: dict[str, str | None] = {}
+    gz_md5: dict[str, str] = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        images, labels = _make_split(n, rng)
+        for name, array in zip(_FILES[split], (images, labels)):
+            raw = encode_idx(array)
+            checksums[name] = hashlib.sha256(raw).hexdigest()
+            if gzip:
+                data = gzip_bytes(raw)
+                gz_md5[name] = hashlib.md5(data).hexdigest()
+                target = directory / name
+            else:
+                data = raw
+                target = directory / decompressed_name(name)
+            target.write_bytes(data)
+    return DatasetSpec(
+        name=FIXTURE_NAME,
+        files=dict(_FILES),
+        checksums=checksums,
+        gz_md5=gz_md5,
+        num_classes=len(CLASS_NAMES),
+        class_names=CLASS_NAMES,
+        debian_dir=None,
+        debian_package=None,
+        torchvision_class=None,
+    )
+
+
+@contextmanager
+def register_fixture_dataset(spec: DatasetSpec) -> Iterator[DatasetSpec]:
+    """Make ``spec`` known to ``DATASETS`` (under ``spec.name``) inside the block."""
+    with DATASETS.temporary(spec.name, spec):
+        yield spec

