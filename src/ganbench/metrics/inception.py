@@ -540,12 +540,13 @@ def fast_inception(model: nn.Module, device: str | torch.device = "cpu") -> nn.M
     device; ``model`` itself is left untouched.
 
     Measured on a 2-core AVX2 CPU (see ``benchmarks/bench_inception.py``): channels_last
-    is the big win (oneDNN's NHWC kernels), folding BatchNorm a few percent more.
-    ``torch.jit.freeze`` gave about the same as folding by hand (it folds the same
-    BatchNorms) on a deprecated API, and ``torch.jit.optimize_for_inference`` (oneDNN
-    blocked layouts) was slower because of the reorders around every concat/pool, so
-    neither is used.  The convolutions then run near the CPU's FP32 peak; what is left
-    would need fewer FLOPs or lower precision, which would change the features.
+    is the big win (oneDNN's NHWC kernels), folding BatchNorm adds a few percent.
+    ``torch.jit.trace`` + ``freeze`` (which folds the same BatchNorms) was no faster
+    than this within the noise, took ~20 s to prepare and is a deprecated API;
+    ``torch.jit.optimize_for_inference`` (oneDNN blocked layouts, conv+ReLU fusion) was
+    slower, with reorders around every concat and pool.  Neither is used.  The
+    convolutions now run near the CPU's FP32 peak (~70 GFLOP/s per core); more would
+    need fewer FLOPs or lower precision, which would change the features.
     """
     dev = resolve_device(device)
     per_model = _FAST.setdefault(model, {})
