@@ -63,11 +63,21 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def resolve_device(name: str) -> torch.device:
-    """"auto" → CUDA if available else CPU; anything else is passed to torch.device."""
-    if name == "auto":
+def resolve_device(device: str | torch.device, key: str = "train.device") -> torch.device:
+    """"auto" → CUDA when available, else CPU; anything else as torch reads it.
+
+    ``key`` names the params key in the error for an unknown device."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        return torch.device(device)
+    except (RuntimeError, ValueError):
+        from ganbench.errors import ParamsError
+
+        raise ParamsError(f"unknown device {device!r}; set {key} to auto, cpu, cuda or cuda:N "
+                          "in params.yaml") from None
 
 
 def set_threads(n: int) -> None:

@@ -99,7 +99,8 @@ def make(**cfg):
 def test_critic_and_generator_losses():
     obj, G, D, batch = make()
     assert obj.d_steps == 5
-    assert [(p.name, p.net, p.interval) for p in obj.phases] == [("Dmain", "D", 1), ("Gmain", "G", 1)]
+    phases = [(p.name, p.net, p.interval) for p in obj.phases]
+    assert phases == [("Dmain", "D", 1), ("Gmain", "G", 1)]
     loss, stats = obj.loss(Phase("Dmain", "D"), batch)
     assert set(stats) == {"loss_D", "wasserstein", "gradient_penalty"}
     with torch.no_grad():

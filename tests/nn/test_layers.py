@@ -49,7 +49,8 @@ def test_down_and_upsample():
     torch.testing.assert_close(downsample2x(x), F.avg_pool2d(x, 2))
     up = upsample2x(x)
     assert up.shape == (2, 3, 16, 16)
-    torch.testing.assert_close(downsample2x(upsample2x(torch.ones(1, 1, 4, 4))), torch.ones(1, 1, 4, 4))
+    ones = torch.ones(1, 1, 4, 4)
+    torch.testing.assert_close(downsample2x(upsample2x(ones)), ones)
 
 
 # --------------------------------------------------------------------------- equalized layers

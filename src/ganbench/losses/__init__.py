@@ -13,11 +13,12 @@ def register_objective(cls: type[Objective]) -> type[Objective]:
     return OBJECTIVES.register(cls.name)(cls)
 
 
-from ganbench.losses import lsgan, nonsaturating, wgan_clip  # noqa: E402,F401
-
-try:  # objectives still being written may be absent
-    from ganbench.losses import logistic_r1, wasserstein_gp  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
+from ganbench.losses import (  # noqa: E402,F401
+    logistic_r1,
+    lsgan,
+    nonsaturating,
+    wasserstein_gp,
+    wgan_clip,
+)
 
 __all__ = ["OBJECTIVES", "Batch", "Objective", "Phase", "Stats", "register_objective"]

@@ -74,7 +74,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ganbench.errors import ParamsError, WeightsError
+from ganbench.errors import WeightsError
+from ganbench.utils import resolve_device
 
 WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
 #: sha256 of the file written by the offline fid-helper conversion (:func:`build_weights`).
@@ -347,21 +348,6 @@ def save_state_dict(state_dict: dict[str, torch.Tensor], dest: Path) -> None:
 # --------------------------------------------------------------------------- loading
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU; anything else as torch reads it."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, ValueError):
-        raise ParamsError(
-            f"unknown device {device!r}; set evaluate.device to auto, cpu, cuda or cuda:N "
-            f"in params.yaml"
-        ) from None
-
-
 def load_inception(weights_path: Path, device: str | torch.device = "cpu") -> nn.Module:
     """pytorch-fid's ``InceptionV3`` (2048-d pool3, resize + normalise, FID Inception)
     with the verified file at ``weights_path`` loaded; never touches the network.
@@ -380,7 +366,7 @@ def load_inception(weights_path: Path, device: str | torch.device = "cpu") -> nn
             normalize_input=True,
             use_fid_inception=True,
         )
-    model.eval().to(resolve_device(device))
+    model.eval().to(resolve_device(device, "evaluate.device"))
     model.weights_sha256 = sha
     model.weights_source = source
     return model
@@ -548,7 +534,7 @@ def fast_inception(model: nn.Module, device: str | torch.device = "cpu") -> nn.M
     convolutions now run near the CPU's FP32 peak (~70 GFLOP/s per core); more would
     need fewer FLOPs or lower precision, which would change the features.
     """
-    dev = resolve_device(device)
+    dev = resolve_device(device, "evaluate.device")
     per_model = _FAST.setdefault(model, {})
     key = str(dev)
     net = per_model.get(key)
@@ -608,7 +594,7 @@ def extract_features(
         )
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    dev = resolve_device(device)
+    dev = resolve_device(device, "evaluate.device")
     n = shape[0]
     out = np.empty((n, FEATURE_DIM), dtype=np.float64)
     if fast:

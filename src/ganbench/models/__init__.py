@@ -14,15 +14,6 @@ def register_variant(spec: VariantSpec) -> VariantSpec:
 
 
 # Built-in variants register themselves on import.
-from ganbench.models import dcgan  # noqa: E402,F401
-
-try:  # variants still being written may be absent
-    from ganbench.models import wgan_gp  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
-try:
-    from ganbench.models import stylegan  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
+from ganbench.models import dcgan, stylegan, wgan_gp  # noqa: E402,F401
 
 __all__ = ["VARIANTS", "Geometry", "OptimizerConfig", "VariantConfig", "VariantSpec", "register_variant"]
