@@ -1,0 +1,48 @@
+"""The report table keeps protocols apart; the CI gate fails on a miss or a different N."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ganbench.report import build_report
+from ganbench.thresholds import check
+
+PROV = {"feature_extractor": "pytorch-fid InceptionV3 pool3 2048-d", "weights_sha256": "ab" * 32,
+        "reference_split": "test", "resize": "bilinear to 299x299", "num_real": 500}
+
+
+def write_metrics(tmp_path, variant, fid_key, value, prov=PROV):
+    (tmp_path / "eval").mkdir(exist_ok=True)
+    (tmp_path / "train").mkdir(exist_ok=True)
+    (tmp_path / "eval" / f"{variant}.json").write_text(json.dumps(
+        {fid_key: value, "metric": fid_key, "num_gen": 500, "num_real": 500, "provenance": prov}))
+    (tmp_path / "train" / f"{variant}.json").write_text(json.dumps(
+        {"loss": "nonsaturating", "kimg": 6.0, "g_steps": 94, "d_steps": 94, "batch_size": 64,
+         "wall_clock_s": 30.0, "images_per_s": 200.0, "params_G": 1, "params_D": 1}))
+
+
+def test_report_table_and_protocols(tmp_path):
+    write_metrics(tmp_path, "dcgan", "fid500", 80.0)
+    write_metrics(tmp_path, "wgan_gp", "fid500", 120.0, prov={**PROV, "weights_sha256": "cd" * 32})
+    df = build_report(["dcgan", "wgan_gp"], tmp_path / "train", tmp_path / "eval", tmp_path, tmp_path / "out")
+    assert list(df["fid500"]) == [80.0, 120.0]
+    assert list(df["fid_protocol"]) == [1, 2]
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "different protocols" in md and "g_steps" in md and "wall_clock_s" in md
+    assert (tmp_path / "out" / "metrics.csv").read_text().startswith("variant,fid500")
+
+
+def test_report_needs_every_variant(tmp_path):
+    write_metrics(tmp_path, "dcgan", "fid500", 80.0)
+    with pytest.raises(Exception, match="evaluate@stylegan"):
+        build_report(["dcgan", "stylegan"], tmp_path / "train", tmp_path / "eval", tmp_path, tmp_path / "out")
+
+
+def test_threshold_gate(tmp_path):
+    write_metrics(tmp_path, "dcgan", "fid500", 80.0)
+    assert check({"dcgan": {"fid500": 100.0}}, tmp_path / "eval")[0]["ok"]
+    assert not check({"dcgan": {"fid500": 50.0}}, tmp_path / "eval")[0]["ok"]
+    # A score made with another N is not comparable: missing → fail.
+    assert not check({"dcgan": {"fid1k": 500.0}}, tmp_path / "eval")[0]["ok"]
