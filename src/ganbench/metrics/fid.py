@@ -12,9 +12,7 @@ import contextlib
 import importlib.metadata
 import io
 import json
-import os
 import sys
-import tempfile
 import threading
 import warnings
 import zipfile
@@ -23,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ganbench.utils import atomic_path
 from ganbench.errors import DataError, WeightsError
 
 FEATURE_EXTRACTOR = "pytorch-fid InceptionV3 pool3 2048-d"
@@ -46,30 +45,19 @@ def feature_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def save_stats(path: Path, mu: np.ndarray, sigma: np.ndarray, meta: dict[str, Any]) -> None:
     """Write ``mu``, ``sigma`` and ``meta`` (as a JSON string) to an ``.npz``, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        arrays = {
-            "mu": np.asarray(mu, dtype=np.float64),
-            "sigma": np.asarray(sigma, dtype=np.float64),
-            "meta": np.array(json.dumps(meta, sort_keys=True)),
-        }
-        # np.savez's layout, written by hand with a fixed timestamp so that equal
-        # statistics give byte-identical files (a stable DVC output hash).
-        with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
-                for name, array in arrays.items():
-                    info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-                    with zf.open(info, "w", force_zip64=True) as member:
-                        np.lib.format.write_array(member, array, allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    arrays = {
+        "mu": np.asarray(mu, dtype=np.float64),
+        "sigma": np.asarray(sigma, dtype=np.float64),
+        "meta": np.array(json.dumps(meta, sort_keys=True)),
+    }
+    # np.savez's layout, written by hand with a fixed timestamp so that equal
+    # statistics give byte-identical files (a stable DVC output hash).
+    with atomic_path(path) as tmp, tmp.open("wb") as f:
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
+            for name, array in arrays.items():
+                info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                with zf.open(info, "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, array, allow_pickle=False)
 
 
 def load_stats(path: Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:

@@ -75,7 +75,7 @@ import torch
 from torch import nn
 
 from ganbench.errors import WeightsError
-from ganbench.utils import resolve_device
+from ganbench.utils import atomic_path, resolve_device
 
 WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
 #: sha256 of the file written by the offline fid-helper conversion (:func:`build_weights`).
@@ -330,19 +330,8 @@ def save_state_dict(state_dict: dict[str, torch.Tensor], dest: Path) -> None:
     """Byte-deterministic ``torch.save``: written through an open file object (torch then
     names the archive ``archive`` whatever the file is called) to a temp file in the
     destination folder, then renamed into place."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state_dict, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_path(dest) as tmp, tmp.open("wb") as f:
+        torch.save(state_dict, f)
 
 
 # --------------------------------------------------------------------------- loading
