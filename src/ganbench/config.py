@@ -102,12 +102,6 @@ class MlflowConfig:
 
 
 @dataclass(frozen=True)
-class ReportConfig:
-    #: Metric columns shown first in the report table (others follow).
-    primary_metric: str = "fid"
-
-
-@dataclass(frozen=True)
 class Params:
     """The whole params.yaml, validated. Variant sections stay raw dicts here and
     are parsed by the variant's registry entry (see ``ganbench.models``)."""
@@ -118,7 +112,6 @@ class Params:
     sample: SampleConfig = field(default_factory=SampleConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
-    report: ReportConfig = field(default_factory=ReportConfig)
     variant_sections: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def variant_section(self, name: str) -> dict[str, Any]:
