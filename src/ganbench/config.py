@@ -67,6 +67,9 @@ class TrainConfig:
     channels_last: bool = True
     #: Class-conditional training for every variant (a variant's own ``conditional`` wins).
     conditional: bool = False
+    #: The generator step reuses the last discriminator step's latents and generated batch
+    #: (one G forward per step, as in the usual DCGAN loop); false draws fresh latents.
+    share_fake: bool = True
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,23 @@ def test_n_critic_counts_images_per_critic_step():
     assert state.d_step == 10 and state.step == 2  # 5 critic steps per generator step
 
 
+@pytest.mark.parametrize(("loss", "lr", "share", "forwards_per_g_step"), [
+    ("nonsaturating", 2e-4, True, 1), ("nonsaturating", 2e-4, False, 2),
+    ("wgan_clip", 5e-5, True, 5), ("wgan_clip", 5e-5, False, 6),
+])
+def test_share_fake_saves_one_generator_forward(loss, lr, share, forwards_per_g_step):
+    t = make_trainee(loss, lr=lr)
+    calls, g_before = [], [p.detach().clone() for p in t.G.parameters()]
+    t.G.register_forward_hook(lambda m, i, o: calls.append(o.requires_grad))
+    state = train_loop(t, dataclasses.replace(CFG, share_fake=share, image_every=10**6), Recorder(),
+                       total_images=8 * 10, state=Progress(), fixed_z=latents(4, 8, 1),
+                       fixed_c=None, grid_nrow=2, save=lambda s: None)
+    assert len(calls) == state.step * forwards_per_g_step + 1  # + the final progress grid
+    # Only the forward whose graph the generator step uses is recorded.
+    assert sum(calls) == state.step
+    assert all(not torch.equal(a, b) for a, b in zip(g_before, t.G.parameters()))
+
+
 def test_resume_matches_uninterrupted_run():
     torch.manual_seed(123)
     a = make_trainee()

@@ -33,12 +33,14 @@ class Phase:
 @dataclass
 class Batch:
     """One step's inputs. Shapes: real (N, C, H, W) in [-1, 1]; labels (N,) long or None;
-    z (N, z_dim); gen_c (N,) long or None."""
+    z (N, z_dim); gen_c (N,) long or None; fake (N, C, H, W) is G(z, gen_c) once computed
+    (cached so the phases of one step share a single generator forward)."""
 
     real: Tensor
     real_c: Tensor | None
     z: Tensor
     gen_c: Tensor | None
+    fake: Tensor | None = None
 
 
 Stats = dict[str, Tensor]
@@ -72,7 +74,11 @@ class Objective:
     # Helpers shared by objectives -------------------------------------------------
 
     def fake(self, batch: Batch) -> Tensor:
-        return self.G(batch.z, batch.gen_c)
+        """G(z, gen_c) for this batch, computed once and cached on the batch. The loop shares
+        a batch between phases only when G's graph was recorded (see ``train.share_fake``)."""
+        if batch.fake is None:
+            batch.fake = self.G(batch.z, batch.gen_c)
+        return batch.fake
 
     def scores(self, images: Tensor, c: Tensor | None) -> Tensor:
         return self.D(images, c)

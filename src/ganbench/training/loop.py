@@ -199,10 +199,13 @@ def train_loop(
 
     last_flushed_images = state.images_seen
     while state.images_seen < total_images:
-        # Discriminator / critic steps.
+        # Discriminator / critic steps. With share_fake, G's graph is recorded during the
+        # last one so the generator step can reuse that fake batch instead of a new forward.
         _set_trainable(t.G, False)
         _set_trainable(t.D, True)
-        for _ in range(t.objective.d_steps):
+        for i in range(t.objective.d_steps):
+            if cfg.share_fake and i == t.objective.d_steps - 1:
+                _set_trainable(t.G, True)
             real, real_c = t.batches.next()
             batch = fresh_batch(real, real_c)
             for phase in d_phases:
@@ -213,7 +216,8 @@ def train_loop(
         # Generator step.
         _set_trainable(t.G, True)
         _set_trainable(t.D, False)
-        batch = fresh_batch(real, real_c)
+        if not cfg.share_fake:
+            batch = fresh_batch(real, real_c)
         for phase in g_phases:
             if state.step % phase.interval == 0:
                 _run_phase(t, phase, batch, t.opt_G, acc)
