@@ -66,3 +66,24 @@ def test_wgan_clip_values_and_clipping():
     assert obj.d_steps == 5
     obj.after_step(Phase("Dmain", "D"))
     assert obj.D.w.item() == 0.5
+
+
+def test_fake_is_shared_between_phases_only_with_a_graph():
+    obj_cls = OBJECTIVES.get("nonsaturating")
+    G = ZeroG()
+    calls = []
+    G.register_forward_hook(lambda m, i, o: calls.append(o.requires_grad))
+    obj = obj_cls(obj_cls.Config(), G, ConstD(1.0, -2.0))
+    batch = Batch(real=torch.ones(3, 1, 4, 4), real_c=None, z=torch.zeros(3, 2), gen_c=None)
+    # G frozen in the D phase: its fake has no graph, so the G phase must recompute it.
+    G.p.requires_grad_(False)
+    obj.loss(Phase("Dmain", "D"), batch)
+    G.p.requires_grad_(True)
+    obj.loss(Phase("Gmain", "G"), batch)
+    assert calls == [False, True] and batch.fake.grad_fn is not None
+    # G trainable in the D phase (train.share_fake): one forward serves both phases.
+    calls.clear()
+    batch.fake = None
+    obj.loss(Phase("Dmain", "D"), batch)
+    obj.loss(Phase("Gmain", "G"), batch)
+    assert calls == [True]

@@ -74,9 +74,11 @@ class Objective:
     # Helpers shared by objectives -------------------------------------------------
 
     def fake(self, batch: Batch) -> Tensor:
-        """G(z, gen_c) for this batch, computed once and cached on the batch. The loop shares
-        a batch between phases only when G's graph was recorded (see ``train.share_fake``)."""
-        if batch.fake is None:
+        """G(z, gen_c) for this batch, cached on the batch so phases can share one forward
+        (see ``train.share_fake``). A cached fake made while G was frozen carries no graph;
+        it is recomputed when G is being trained, so the G loss always reaches G."""
+        needs_graph = torch.is_grad_enabled() and any(p.requires_grad for p in self.G.parameters())
+        if batch.fake is None or (needs_graph and batch.fake.grad_fn is None):
             batch.fake = self.G(batch.z, batch.gen_c)
         return batch.fake
 
