@@ -40,5 +40,5 @@ def generate_from_checkpoint(ckpt_path: Path, *, n: int, seed: int, truncation: 
         c = torch.arange(geometry.num_classes).repeat_interleave(per_row)[:n]
         c = torch.cat([c, torch.arange(n - len(c)) % geometry.num_classes])
         nrow = per_row
-    images = generate(G, z, c, truncation_psi=truncation, device=device)
+    images = generate(G, z, c, truncation_psi=truncation, device=device, noise_seed=seed)
     return images, nrow

@@ -58,9 +58,19 @@ def generate(
     batch_size: int = 500,
     device: torch.device | str = "cpu",
     show_progress: bool = False,
+    noise_seed: int | None = None,
 ) -> np.ndarray:
-    """Run G in eval mode over ``z`` (N, z_dim) in batches → uint8 array (N, C, H, W)."""
+    """Run G in eval mode over ``z`` (N, z_dim) in batches → uint8 array (N, C, H, W).
+
+    ``noise_seed`` seeds whatever G draws besides ``z`` (StyleGAN's per-layer noise)
+    inside a forked RNG, so the same seed gives the same images in every process and
+    the caller's RNG stream is left as it was; None draws from the caller's stream."""
     device = torch.device(device)
+    if noise_seed is not None:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(noise_seed)
+            return generate(G, z, c, truncation_psi=truncation_psi, batch_size=batch_size,
+                            device=device, show_progress=show_progress)
     if truncation_psi != 1.0 and not getattr(G, "supports_truncation", False):
         raise ValueError(f"{type(G).__name__} has no mapping network: truncation must be 1.0")
     out: list[np.ndarray] = []

@@ -21,7 +21,7 @@ def effective_truncation(G: object, psi: float) -> float:
 def sample_checkpoint(ckpt_path: Path, cfg: SampleConfig, device: str = "auto") -> tuple[np.ndarray, np.ndarray, int]:
     """Returns (cfg.num samples, grid images, grid row length), uint8 N×C×H×W.
 
-    Latents come from ``cfg.seed`` on the CPU; conditional models get balanced
+    Latents and StyleGAN's noise inputs come from ``cfg.seed``; conditional models get balanced
     labels for the samples and one grid row per class. ``cfg.truncation`` is
     applied where the generator supports it (see :func:`effective_truncation`)."""
     ckpt = load_checkpoint(ckpt_path)
@@ -32,7 +32,8 @@ def sample_checkpoint(ckpt_path: Path, cfg: SampleConfig, device: str = "auto") 
     z = latents(cfg.num, G.z_dim, cfg.seed)
     c = labels(cfg.num, geometry.num_classes)
     images = generate(G, z, c, truncation_psi=psi, batch_size=cfg.batch_size, device=dev,
-                      show_progress=True)
+                      show_progress=True, noise_seed=cfg.seed)
     gz, gc, nrow = grid_latents(G.z_dim, cfg.grid_size, cfg.seed + 1, geometry.num_classes)
-    grid = generate(G, gz, gc, truncation_psi=psi, batch_size=cfg.batch_size, device=dev)
+    grid = generate(G, gz, gc, truncation_psi=psi, batch_size=cfg.batch_size, device=dev,
+                    noise_seed=cfg.seed + 1)
     return images, grid, nrow
