@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ganbench.errors import ParamsError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
@@ -74,8 +76,6 @@ def resolve_device(device: str | torch.device, key: str = "train.device") -> tor
     try:
         return torch.device(device)
     except (RuntimeError, ValueError):
-        from ganbench.errors import ParamsError
-
         raise ParamsError(f"unknown device {device!r}; set {key} to auto, cpu, cuda or cuda:N "
                           "in params.yaml") from None
 

@@ -244,10 +244,10 @@ def train_loop(
             if losses:
                 bar.set_postfix({k: f"{v:.3g}" for k, v in list(losses.items())[:3]})
         if state.step % cfg.image_every == 0 or done:
-            # Progress grids must not shift the training RNG stream (noise inputs draw from it),
-            # or a resumed run would diverge from an uninterrupted one.
-            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                grid = make_grid(generate(t.sampling_G(), fixed_z, fixed_c, device=device), nrow=grid_nrow)
+            # Seeded noise in a forked RNG: every grid uses the same noise as well as the same
+            # latents, and the training RNG stream is untouched (a resumed run stays exact).
+            grid = make_grid(generate(t.sampling_G(), fixed_z, fixed_c, device=device,
+                                      noise_seed=cfg.seed), nrow=grid_nrow)
             tracker.log_image(grid, "samples", state.step)
         if state.step % cfg.checkpoint_every == 0 or done:
             save(state)
