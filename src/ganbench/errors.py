@@ -25,3 +25,7 @@ class WeightsError(GanbenchError):
 
 class TrainingDivergedError(GanbenchError):
     """A loss became NaN or infinite during training."""
+
+
+class MetricError(GanbenchError):
+    """A metric cannot be computed honestly (non-finite, complex, too few samples)."""
