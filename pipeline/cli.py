@@ -16,6 +16,7 @@ from ganbench_pipeline import (  # noqa: E402
     evaluate,
     fid_weights,
     generate,
+    params,
     preprocess,
     reference,
     report,
@@ -33,6 +34,7 @@ app = typer.Typer(
 for module in (download, preprocess, train, sample, fid_weights, reference, evaluate, report, generate,
                check):
     app.add_typer(module.app)
+app.add_typer(params.app, name="params")
 
 
 def main() -> None:

@@ -1,9 +1,11 @@
-"""What every stage command shares: the --params option, error reporting, repo paths."""
+"""What every stage command shares: the --params option, loading, error reporting, logging."""
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
@@ -12,6 +14,8 @@ import typer
 
 from ganbench.config import Params, load_params
 from ganbench.errors import GanbenchError
+from ganbench.models import VARIANTS
+from ganbench.runtime import set_threads
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -22,8 +26,11 @@ ParamsOption = Annotated[
 
 
 def load(params_path: Path) -> Params:
-    """Read params.yaml (the one reader lives in ganbench.config)."""
-    return load_params(params_path)
+    """Read and validate params.yaml (the one reader lives in ganbench.config), and apply
+    the runtime's thread setting."""
+    params = load_params(params_path, VARIANTS)
+    set_threads(params.runtime.threads)
+    return params
 
 
 def repo_root(params_path: Path) -> Path:
@@ -31,11 +38,28 @@ def repo_root(params_path: Path) -> Path:
     return Path(params_path).resolve().parent
 
 
+class _OneLine(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = "warning: " if record.levelno >= logging.WARNING else ""
+        return prefix + record.getMessage()
+
+
+def _setup_logging() -> None:
+    logger = logging.getLogger("ganbench")
+    if not any(getattr(h, "_ganbench", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_OneLine())
+        handler._ganbench = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 def clean_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn a GanbenchError into one line on stderr and exit code 1 (no traceback)."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        _setup_logging()
         try:
             return fn(*args, **kwargs)
         except GanbenchError as err:

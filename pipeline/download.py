@@ -33,5 +33,5 @@ def download(
     source = manifest["source"]
     typer.echo(
         f"download: {cfg.dataset}: {len(manifest['files'])} files verified from "
-        f"{source['kind']} ({source['path']}) -> {dest}"
+        f"{source['kind']} ({source['from']}) -> {dest}"
     )

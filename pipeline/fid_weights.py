@@ -22,8 +22,8 @@ def fid_weights(
     ] = Path("models/inception"),
 ) -> None:
     """Write OUT/pt_inception-2015-12-05-6726825d.pth (source: evaluate.weights_source)."""
-    from ganbench.metrics.inception import WEIGHTS_FILENAME, build_weights
-    from ganbench.utils import write_json
+    from ganbench.io import write_json
+    from ganbench.metrics.inception_weights import WEIGHTS_FILENAME, build_weights
 
     cfg = load(params).evaluate
     info = build_weights(out, cfg.weights_source)

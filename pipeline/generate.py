@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from ganbench.errors import GanbenchError
-from ganbench.sampling import make_grid, save_png
-from ganbench.generation import generate_from_checkpoint
+from ganbench.sampling.api import generate_from_checkpoint
+from ganbench.sampling.files import make_grid, save_png
 from ganbench_pipeline.common import clean_errors
 
 app = typer.Typer()
@@ -24,12 +24,14 @@ def generate(
     truncation: Annotated[float, typer.Option(help="Truncation ψ (mapping-network variants).")] = 1.0,
     interpolate: Annotated[bool, typer.Option("--interpolate", help="Walk between two latents.")] = False,
     class_index: Annotated[int | None, typer.Option("--class", help="Class label (conditional models).")] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Sample the raw weights, not the EMA generator.")] = False,
     out: Annotated[Path, typer.Option(help="Output PNG grid.")] = Path("grid.png"),
 ) -> None:
     """Write a grid of N generated images to OUT."""
     try:
         images, nrow = generate_from_checkpoint(checkpoint, n=n, seed=seed, truncation=truncation,
-                                                interpolate=interpolate, class_index=class_index)
+                                                interpolate=interpolate, class_index=class_index,
+                                                generator="raw" if raw else "ema")
     except ValueError as exc:
         raise GanbenchError(str(exc)) from None
     save_png(make_grid(images, nrow=nrow), out)

@@ -30,9 +30,10 @@ def reference(
     from ganbench.data.dataset import load_meta, load_split
     from ganbench.errors import DataError
     from ganbench.metrics.fid import compute_reference, save_stats, to_uint8
-    from ganbench.utils import write_json
+    from ganbench.io import write_json
 
-    cfg = load(params).evaluate
+    p = load(params)
+    cfg = p.evaluate
     meta = load_meta(processed)
     images, _ = load_split(processed, cfg.reference_split)
     available = int(images.shape[0])
@@ -45,7 +46,8 @@ def reference(
     real = to_uint8(images[:n])
     del images
     mu, sigma, ref_meta = compute_reference(
-        real, weights, cfg, reference_split=cfg.reference_split, dataset=meta.get("dataset")
+        real, weights, batch_size=p.runtime.eval_batch_size, device=p.runtime.device,
+        reference_split=cfg.reference_split, dataset=meta.get("dataset"),
     )
     save_stats(out / "stats.npz", mu, sigma, ref_meta)
     write_json(out / "meta.json", ref_meta)

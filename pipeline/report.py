@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ganbench.report import build_report
-from ganbench.tracking import open_run
+from ganbench.tracking.mlflow_run import open_stage_run
 from ganbench_pipeline.common import ParamsOption, clean_errors, load, repo_root
 
 app = typer.Typer()
@@ -20,15 +20,15 @@ def report(
     params: ParamsOption = Path("params.yaml"),
     train_metrics: Annotated[Path, typer.Option(help="Folder of train metrics JSON.")] = Path("metrics/train"),
     eval_metrics: Annotated[Path, typer.Option(help="Folder of evaluation metrics JSON.")] = Path("metrics/eval"),
-    samples: Annotated[Path, typer.Option(help="Folder of sample grids.")] = Path("samples"),
-    models: Annotated[Path, typer.Option(help="Folder holding models/<variant>/run.json.")] = Path("models"),
+    samples: Annotated[Path, typer.Option(help="Folder of sample grids (<variant>.png).")] = Path("samples"),
+    models: Annotated[Path, typer.Option(help="Folder of model folders holding run.json.")] = Path("models"),
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("reports"),
 ) -> None:
-    """Compare every variant's metrics in one table → reports/; logged to each variant's run."""
+    """Compare every variant's metrics in one table → OUT; logged to each variant's run."""
     p = load(params)
     df = build_report(list(p.variants), train_metrics, eval_metrics, samples, out)
     for v in p.variants:
-        run = open_run(p.mlflow, repo_root(params), models / v / "run.json", v, "report")
+        tracker = open_stage_run(p.mlflow, repo_root(params), models / v / "run.json", v, "report")
         for name in ("report.md", "metrics.csv", "index.html"):
-            run.log_artifact(out / name, "report")
+            tracker.log_artifact(out / name, "report")
     typer.echo(df.to_string(index=False))

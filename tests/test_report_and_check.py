@@ -46,3 +46,25 @@ def test_threshold_gate(tmp_path):
     assert not check({"dcgan": {"fid500": 50.0}}, tmp_path / "eval")[0]["ok"]
     # A score made with another N is not comparable: missing → fail.
     assert not check({"dcgan": {"fid1k": 500.0}}, tmp_path / "eval")[0]["ok"]
+
+
+def test_check_command_prints_a_table_and_exits_0_1_or_2(tmp_path):
+    from typer.testing import CliRunner
+
+    from ganbench_pipeline.cli import app
+
+    write_metrics(tmp_path, "dcgan", "fid500", 80.0)
+    gate = tmp_path / "gate.yaml"
+
+    def run(bounds: str):
+        gate.write_text(bounds)
+        return CliRunner().invoke(app, ["check", "--thresholds", str(gate), "--eval-metrics",
+                                        str(tmp_path / "eval")])
+
+    ok = run("dcgan: {fid500: 100}\n")
+    assert ok.exit_code == 0, ok.output
+    assert "metric" in ok.output and "margin" in ok.output and "+20.000" in ok.output
+    breach = run("dcgan: {fid500: 50}\n")
+    assert breach.exit_code == 1 and "FAIL" in breach.output and "-30.000" in breach.output
+    missing = run("dcgan: {fid1k: 500}\n")
+    assert missing.exit_code == 2 and "MISS" in missing.output

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from ganbench.errors import DataError
-from ganbench.utils import write_text
+from ganbench.io import write_text
 
 TRAIN_COLUMNS = ["loss", "kimg", "g_steps", "d_steps", "batch_size", "wall_clock_s", "images_per_s",
                  "params_G", "params_D"]

@@ -9,7 +9,7 @@ import torch
 
 from ganbench.config import DataConfig
 from ganbench.data.dataset import load_meta, load_split
-from ganbench.data.fixtures import make_fake_dataset, register_fixture_dataset
+from tests.fixtures import make_fake_dataset, register_fixture_dataset
 from ganbench.data.preprocess import preprocess, save_tensors
 from ganbench.data.sources import fetch
 from ganbench.errors import DataError, ParamsError

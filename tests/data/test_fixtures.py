@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ganbench.data.fixtures import FIXTURE_NAME, make_fake_dataset, register_fixture_dataset
+from tests.fixtures import FIXTURE_NAME, make_fake_dataset, register_fixture_dataset
 from ganbench.data.idx import read_idx
 from ganbench.data.sources import DATASETS, decompressed_name
 from ganbench.errors import ParamsError

@@ -10,7 +10,7 @@ import torch
 
 from ganbench.config import DataConfig
 from ganbench.data.dataset import load_meta, load_split
-from ganbench.data.fixtures import CLASS_NAMES, make_fake_dataset, register_fixture_dataset
+from tests.fixtures import CLASS_NAMES, make_fake_dataset, register_fixture_dataset
 from ganbench.data.idx import write_idx
 from ganbench.data.preprocess import padding_for, preprocess
 from ganbench.data.sources import fetch

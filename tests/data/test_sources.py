@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ganbench.config import DataConfig
-from ganbench.data.fixtures import make_fake_dataset, register_fixture_dataset
+from tests.fixtures import make_fake_dataset, register_fixture_dataset
 from ganbench.data.idx import read_idx
 from ganbench.data.sources import DATASETS, ENV_VAR, MANIFEST, decompressed_name, fetch
 from ganbench.errors import DataError, ParamsError
@@ -71,7 +71,8 @@ def test_fetch_from_source_dir_writes_manifest(fixture_src):
     dest = tmp / "raw" / spec.name
     manifest = fetch(_cfg(spec, source_dir=str(tmp / "a")), dest, env={}, debian_dir=None)
     assert manifest["dataset"] == spec.name
-    assert manifest["source"] == {"kind": "source_dir", "path": str(tmp / "a")}
+    assert manifest["source"] == {"kind": "source_dir", "from": "data.source_dir"}
+    assert str(tmp) not in (dest / MANIFEST).read_text()  # no machine paths in a DVC output
     on_disk = json.loads((dest / MANIFEST).read_text())
     assert on_disk == manifest
     for name in spec.filenames:
@@ -94,11 +95,11 @@ def test_source_order(fixture_src):
     env = {ENV_VAR: str(tmp / "env")}
 
     m = fetch(_cfg(spec, source_dir=str(tmp / "params")), dest, env=env, debian_dir=tmp / "debian")
-    assert m["source"] == {"kind": "source_dir", "path": str(tmp / "params")}
+    assert m["source"] == {"kind": "source_dir", "from": "data.source_dir"}
     m = fetch(_cfg(spec), dest, env=env, debian_dir=tmp / "debian")
-    assert m["source"] == {"kind": "env", "path": str(tmp / "env")}
+    assert m["source"] == {"kind": "env", "from": f"${ENV_VAR}"}
     m = fetch(_cfg(spec), dest, env={}, debian_dir=tmp / "debian")
-    assert m["source"] == {"kind": "debian", "path": str(tmp / "debian")}
+    assert m["source"] == {"kind": "debian", "from": "Debian dataset folder"}
     # An incomplete higher-priority folder does not count: the next one is used.
     (tmp / "params" / spec.filenames[-1]).unlink()
     m = fetch(_cfg(spec, source_dir=str(tmp / "params")), dest, env=env, debian_dir=tmp / "debian")
@@ -121,7 +122,7 @@ def test_dataset_subfolder_and_decompressed_files(fixture_src):
         (sub / decompressed_name(name)).write_bytes(gzip.decompress((tmp / "a" / name).read_bytes()))
     dest = tmp / "raw"
     m = fetch(_cfg(spec), dest, env={ENV_VAR: str(tmp / "root")}, debian_dir=None)
-    assert m["source"]["path"] == str(sub)
+    assert m["source"]["kind"] == "env"
     for name in spec.filenames:
         assert m["files"][name]["stored"] == decompressed_name(name)
         assert m["files"][name]["verified_by"] == "sha256"
@@ -241,7 +242,7 @@ def test_download_is_last_resort(tmp_path):
     with register_fixture_dataset(spec):
         dest = tmp_path / "raw" / spec.name
         m = fetch(DataConfig(dataset=spec.name), dest, env={}, debian_dir=None, downloader=fake_download)
-        assert m["source"] == {"kind": "torchvision", "path": "torchvision.datasets.Fake"}
+        assert m["source"] == {"kind": "torchvision", "from": "torchvision.datasets.Fake"}
         assert read_idx(dest / "t10k-labels-idx1-ubyte.gz").shape == (10,)
         # Disabled download → not attempted.
         with pytest.raises(DataError, match="download disabled"):

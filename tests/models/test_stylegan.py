@@ -83,29 +83,6 @@ def test_every_parameter_gets_a_nonzero_gradient(name, num_classes):
     assert not missing
 
 
-@pytest.mark.parametrize("name", ["stylegan", "wgan_gp"])
-@pytest.mark.parametrize("num_classes", [0, 10])
-def test_a_few_optimizer_steps_stay_finite(name, num_classes):
-    cfg, G, D = build(name, num_classes)
-    objective = OBJECTIVES.get(cfg.loss.name)(cfg.loss, G, D)
-    opts = {net: torch.optim.Adam(m.parameters(), lr=o.lr, betas=o.betas)
-            for net, m, o in (("G", G, cfg.g_optim), ("D", D, cfg.d_optim))}
-    for step in range(3):
-        for phase in objective.phases:
-            if step % phase.interval:
-                continue
-            set_trainable(G, D, phase.net)
-            opts[phase.net].zero_grad(set_to_none=True)
-            loss, _ = objective.loss(phase, make_batch(G, num_classes=num_classes))
-            loss.backward()
-            opts[phase.net].step()
-            assert torch.isfinite(loss)
-    assert all(torch.isfinite(p).all() for p in [*G.parameters(), *D.parameters()])
-    G.eval()
-    c = torch.arange(2) if num_classes else None
-    assert torch.isfinite(G(torch.randn(2, G.z_dim), c)).all()
-
-
 # --------------------------------------------------------------------------- stylegan
 
 
@@ -113,7 +90,6 @@ def test_defaults():
     cfg = VARIANTS.get("stylegan").parse({})
     assert cfg.loss.name == "logistic_r1"
     assert cfg.g_optim.betas == (0.0, 0.99) and cfg.d_optim.betas == (0.0, 0.99)
-    assert cfg.ema_kimg > 0
     assert cfg.model.style_mixing_prob == 0.9
     assert cfg.model.mapping_lr_multiplier == 0.01
     G, D = VARIANTS.get("stylegan").build(cfg.model, Geometry(1, 32, 0))
@@ -274,24 +250,3 @@ def test_discriminator_scores_are_per_sample_up_to_minibatch_std():
     _, _, D = build("stylegan", mbstd_group_size=1)
     x = torch.randn(4, 1, 32, 32)
     torch.testing.assert_close(D(x)[:2], D(x[:2]), rtol=1e-4, atol=1e-5)
-
-
-def test_sampling_with_a_noise_seed_is_reproducible_and_leaves_the_rng_alone():
-    from ganbench.sampling import generate, latents
-
-    _, G, _ = build("stylegan")
-    with torch.no_grad():  # noise strengths start at 0; make the noise visible
-        for name, p in G.named_parameters():
-            if name.endswith("strength"):
-                p.fill_(1.0)
-    z = latents(6, G.z_dim, 0)
-    torch.manual_seed(1)
-    a = generate(G, z, noise_seed=7)
-    after = torch.rand(1)
-    torch.manual_seed(2)  # another caller state: the same noise seed gives the same images
-    b = generate(G, z, noise_seed=7)
-    c = generate(G, z, noise_seed=8)
-    assert (a == b).all() and (a != c).any()
-    torch.manual_seed(1)
-    generate(G, z, noise_seed=7)
-    assert torch.equal(torch.rand(1), after)  # the caller's stream did not move

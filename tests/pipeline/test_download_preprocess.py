@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from ganbench.data.fixtures import FIXTURE_NAME, make_fake_dataset, register_fixture_dataset
+from tests.fixtures import FIXTURE_NAME, make_fake_dataset, register_fixture_dataset
 from ganbench.data.sources import ENV_VAR
 from ganbench_pipeline import download, preprocess
 
@@ -72,7 +72,8 @@ def test_download_then_preprocess_with_defaults(app, repo):
     assert FIXTURE_NAME in line and "4 files verified" in line and "source_dir" in line
     raw = repo / "data" / "raw" / FIXTURE_NAME
     manifest = json.loads((raw / "manifest.json").read_text())
-    assert manifest["source"]["path"] == str(repo / "fixture-src")
+    assert manifest["source"] == {"kind": "source_dir", "from": "data.source_dir"}
+    assert str(repo) not in (raw / "manifest.json").read_text()
 
     result = runner.invoke(app, ["preprocess", "--params", "params.yaml"])
     assert result.exit_code == 0, result.output

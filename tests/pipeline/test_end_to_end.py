@@ -1,9 +1,15 @@
-"""Every stage, in order, through the real CLI on a tiny fixture dataset, with a temp
-sqlite MLflow store: the outputs exist and the MLflow run holds what it should."""
+"""The whole pipeline through real `dvc repro` on a tiny fixture: a first run, a no-op
+rerun, a forced rerun of a finished training stage, a runtime knob that reruns nothing,
+a raised budget that resumes the same MLflow run, and a code change that retrains."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,112 +17,204 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from ganbench.data.fixtures import make_fake_dataset, register_fixture_dataset
 from ganbench_pipeline.cli import app
+from tests.fixtures import make_fake_dataset
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = pytest.mark.timeout(900)
 
-TINY = {"model": {"z_dim": 16, "g_channels": 8, "d_channels": 8}}
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
 
 
-def tiny_params(source_dir: Path, variants: list[str]) -> dict:
+def tiny_overlay(source_dir: Path) -> dict:
     return {
-        "data": {"dataset": "tiny-fixture", "source_dir": str(source_dir), "allow_download": False},
-        "variants": variants,
-        "train": {"seed": 0, "kimg": 0.64, "batch_size": 16, "log_every": 5, "image_every": 20,
-                  "checkpoint_every": 20, "grid_size": 16, "device": "cpu"},
+        "data": {"dataset": "idx-folder", "source_dir": str(source_dir), "allow_download": False},
+        "variants": ["dcgan"],
+        "train": {"kimg": 0.64, "batch_size": 16, "ema_kimg": 0.05},
         "sample": {"num": 40, "seed": 1, "batch_size": 20, "grid_size": 16},
-        "evaluate": {"reference_split": "test", "num_real": 40, "batch_size": 20,
-                     "weights_source": "fid-helper", "device": "cpu"},
+        "evaluate": {"reference_split": "test", "num_real": 40, "weights_source": "fid-helper"},
+        "runtime": {"device": "cpu", "log_every": 5, "image_every": 20, "checkpoint_every_kimg": 0.32,
+                    "grid_size": 16, "eval_batch_size": 20},
         "mlflow": {"experiment": "e2e", "system_metrics": False},
-        **{v: TINY for v in variants},
+        "dcgan": {"model": {"z_dim": 16, "g_channels": 8, "d_channels": 8}},
     }
 
 
-@pytest.fixture()
-def repo(tmp_path, monkeypatch):
-    spec = make_fake_dataset(tmp_path / "idx", n_train=128, n_test=64)
-    root = tmp_path / "repo"
-    root.mkdir()
-    monkeypatch.chdir(root)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    with register_fixture_dataset(spec):
-        yield root, tmp_path / "idx"
+def merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
-def invoke(*args: str):
-    result = CliRunner().invoke(app, list(args))
-    assert result.exit_code == 0, f"ganbench {' '.join(args)} failed:\n{result.output}"
-    return result
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A git + DVC repository holding a copy of the project's code, dvc.yaml and params."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    make_fake_dataset(tmp / "idx", n_train=128, n_test=64)
+    repo = tmp / "repo"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    shutil.copytree(ROOT / "src", repo / "src", ignore=ignore)
+    shutil.copytree(ROOT / "pipeline", repo / "pipeline", ignore=ignore)
+    for name in ("dvc.yaml", ".dvcignore"):
+        shutil.copy(ROOT / name, repo / name)
+    params = merge(yaml.safe_load((ROOT / "params.yaml").read_text()), tiny_overlay(tmp / "idx"))
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "CI": "true",
+           "PYTHONPATH": str(repo / "src"), "DVC_NO_ANALYTICS": "1", "MLFLOW_DISABLE_TELEMETRY": "true",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    sh = Shell(repo, env)
+    sh("git", "init", "-q")
+    sh("dvc", "init", "-q")
+    sh("dvc", "config", "core.analytics", "false")
+    (repo / ".dvc" / "plots").mkdir(exist_ok=True)
+    shutil.copy(ROOT / ".dvc" / "plots" / "series.json", repo / ".dvc" / "plots" / "series.json")
+    return repo, sh
 
 
-def test_every_stage_and_the_mlflow_run(repo):
-    root, idx = repo
-    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(idx, ["dcgan"])))
-    for stage in (["download"], ["preprocess"], ["fid-weights"], ["reference"], ["train", "dcgan"],
-                  ["sample", "dcgan"], ["evaluate", "dcgan"], ["report"]):
-        invoke(*stage)
+class Shell:
+    def __init__(self, cwd: Path, env: dict) -> None:
+        self.cwd, self.env = cwd, env
 
-    # Stage outputs.
-    meta = json.loads((root / "data/processed/meta.json").read_text())
-    assert meta["resolution"] == 32
-    with np.load(root / "samples/dcgan.npz") as npz:
-        assert npz["images"].dtype == np.uint8 and npz["images"].shape == (40, 1, 32, 32)
-    train = json.loads((root / "metrics/train/dcgan.json").read_text())
-    assert train["kimg"] == pytest.approx(0.64) and train["g_steps"] == 40
-    ev = json.loads((root / "metrics/eval/dcgan.json").read_text())
-    assert ev["num_gen"] == 40 and ev["num_real"] == 40
-    assert np.isfinite(ev["fid40"]) and ev["fid40"] > 0
-    prov = ev["provenance"]
-    assert len(prov["weights_sha256"]) == 64 and "299" in prov["resize"]
-    losses = (root / "plots/dcgan/losses.csv").read_text().splitlines()
-    assert losses[0].startswith("step,") and len(losses) == 1 + 40 // 5
-    report = (root / "reports/report.md").read_text()
-    assert "dcgan" in report and "fid40" in report and "![dcgan](dcgan.png)" in report
-    assert (root / "reports/dcgan.png").is_file() and (root / "reports/metrics.csv").is_file()
+    def __call__(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
+        out = subprocess.run(cmd, cwd=self.cwd, env=self.env, capture_output=True, text=True, timeout=600)
+        if check and out.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+        return out
 
-    # The MLflow run.
+    def repro(self, *args: str) -> tuple[list[str], str]:
+        out = self("dvc", "repro", *args)
+        text = out.stdout + out.stderr
+        return re.findall(r"Running stage '([^']+)'", text), text
+
+
+def run_of(repo: Path) -> str:
+    return json.loads((repo / "models/dcgan/run.json").read_text())["run_id"]
+
+
+def history_steps(repo: Path, name: str = "loss_D") -> list[int]:
+    lines = (repo / "models/dcgan/history.csv").read_text().splitlines()[1:]
+    return [int(line.split(",")[0]) for line in lines if line.split(",")[1] == name]
+
+
+def mlflow_client(repo: Path):
     from mlflow.tracking import MlflowClient
 
-    run_info = json.loads((root / "models/dcgan/run.json").read_text())
-    assert run_info["tracking_uri"] == f"sqlite:///{root.resolve()}/mlflow.db"
-    client = MlflowClient(run_info["tracking_uri"])
-    run = client.get_run(run_info["run_id"])
-    assert run.data.params["train.kimg"] == "0.64"
-    assert run.data.params["dcgan.loss.name"] == "nonsaturating"
-    assert run.data.tags["variant"] == "dcgan" and run.data.tags["dataset"] == "tiny-fixture"
+    return MlflowClient(f"sqlite:///{repo.resolve()}/mlflow.db")
+
+
+def test_dvc_reruns_do_the_right_thing(project):
+    repo, sh = project
+
+    # 1. A first run runs every stage.
+    ran, _ = sh.repro()
+    assert set(ran) == {"download", "preprocess", "fid-weights", "reference", "train@dcgan",
+                        "sample@dcgan", "evaluate@dcgan", "report"}
+    run_id = run_of(repo)
+    train = json.loads((repo / "metrics/train/dcgan.json").read_text())
+    assert train["kimg"] == pytest.approx(0.64) and train["g_steps"] == 40
+    ev = json.loads((repo / "metrics/eval/dcgan.json").read_text())
+    assert ev["num_gen"] == 40 and ev["num_real"] == 40 and np.isfinite(ev["fid40"])
+    assert ev["provenance"]["samples"]["generator"] == "ema"
+    assert (repo / "plots/losses/dcgan.csv").read_text().startswith("step,name,value\n")
+    assert history_steps(repo) == list(range(5, 41, 5))
+    client = mlflow_client(repo)
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["train.kimg"] == "0.64" and run.data.params["dcgan.loss.name"] == "nonsaturating"
+    assert run.data.tags["variant"] == "dcgan" and run.data.tags["dataset"] == "idx-folder"
     assert run.data.tags["dvc_stage.train"] == "train@dcgan" and "git_commit" in run.data.tags
-    history = client.get_metric_history(run.info.run_id, "loss_D")
-    assert [m.step for m in history] == list(range(5, 41, 5))
+    assert [m.step for m in client.get_metric_history(run_id, "loss_D")] == list(range(5, 41, 5))
     assert run.data.metrics["fid40"] == pytest.approx(ev["fid40"])
-    assert run.data.metrics["train/images_per_s"] > 0
-    exp = client.get_experiment(run.info.experiment_id)
-    assert exp.artifact_location.startswith((root / "mlartifacts").resolve().as_uri())
-    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"images", "report", "samples"} <= artifacts
-    images = [a.path for a in client.list_artifacts(run.info.run_id, "images")]
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
+    assert {"images", "report", "samples", "eval"} <= artifacts
+    images = [a.path for a in client.list_artifacts(run_id, "images")]
     assert any("samples+step+20+" in p for p in images), images
-    report_files = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "report")}
-    assert {"report.md", "metrics.csv"} <= report_files
+    # No machine paths inside DVC outputs.
+    for path in ["data/raw/idx-folder/manifest.json", "data/processed/meta.json", "models/inception/weights.json",
+                 "data/reference/meta.json", "models/dcgan/run.json", "metrics/train/dcgan.json",
+                 "metrics/eval/dcgan.json", "reports/report.md", "reports/index.html"]:
+        assert str(repo.parent) not in (repo / path).read_text(), path
+    # The sample file is byte-identical when another process draws it again.
+    sh("ganbench", "sample", "dcgan", "--checkpoint", "models/dcgan/checkpoint.pt", "--run", "none.json",
+       "--out", "again.npz", "--grid", "again.png")
+    assert (repo / "again.npz").read_bytes() == (repo / "samples/dcgan.npz").read_bytes()
 
-    # generate works from the checkpoint alone.
-    invoke("generate", "models/dcgan/checkpoint.pt", "--n", "9", "--out", "gen.png")
-    assert (root / "gen.png").stat().st_size > 0
+    # 2. Nothing changed: nothing runs.
+    ran, text = sh.repro()
+    assert ran == [], text
+
+    # 3. Forcing a finished training stage succeeds, continues the run, changes nothing.
+    ckpt = (repo / "models/dcgan/checkpoint.pt").read_bytes()
+    ran, _ = sh.repro("-f", "-s", "train@dcgan")
+    assert ran == ["train@dcgan"]
+    assert run_of(repo) == run_id and (repo / "models/dcgan/checkpoint.pt").read_bytes() == ckpt
+    assert history_steps(repo) == list(range(5, 41, 5))
+    assert [m.step for m in client.get_metric_history(run_id, "loss_D")] == list(range(5, 41, 5))
+    ran, text = sh.repro()
+    assert ran == [], text  # the rerun's outputs hash as before: nothing downstream reruns
+
+    # 4. A runtime knob changes no result: nothing reruns.
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["runtime"]["log_every"] = 4
+    params["runtime"]["eval_batch_size"] = 10
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    ran, text = sh.repro()
+    assert ran == [], text
+    params["runtime"]["log_every"] = 5
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    # 5. A larger budget resumes: same MLflow run, history appended without duplicates.
+    params["train"]["kimg"] = 0.96
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    ran, text = sh.repro()
+    assert ran[0] == "train@dcgan" and "resuming at 0.64 kimg" in text, text
+    assert {"sample@dcgan", "evaluate@dcgan", "report"} <= set(ran)
+    assert run_of(repo) == run_id
+    assert history_steps(repo) == list(range(5, 61, 5))
+    assert [m.step for m in client.get_metric_history(run_id, "loss_D")] == list(range(5, 61, 5))
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["resumed_from_kimg"] == "0.640"
+    assert json.loads((repo / "metrics/train/dcgan.json").read_text())["g_steps"] == 60
+
+    # 6. A change to the training code retrains from scratch, in a new run.
+    loss = repo / "src/ganbench/losses/nonsaturating.py"
+    loss.write_text(loss.read_text() + "\n# a change to the objective's module\n")
+    ran, text = sh.repro()
+    assert ran[0] == "train@dcgan" and "training from scratch: the training code changed" in text, text
+    assert run_of(repo) != run_id
+    assert history_steps(repo) == list(range(5, 61, 5))
+    assert json.loads((repo / "metrics/train/dcgan.json").read_text())["g_steps"] == 60
+    new = client.get_run(run_of(repo))
+    assert new.info.status == "FINISHED" and "resumed_from_kimg" not in new.data.tags
+
+    # 7. A lower budget than the checkpoint's is refused; the model folder is untouched.
+    before = {p: (repo / p).read_bytes() for p in ("models/dcgan/run.json", "models/dcgan/checkpoint.pt",
+                                                   "models/dcgan/history.csv")}
+    params["train"]["kimg"] = 0.32
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = sh("dvc", "repro", check=False)
+    assert out.returncode != 0 and "trained past the budget" in out.stdout + out.stderr
+    assert all((repo / p).read_bytes() == b for p, b in before.items())
+    assert len(client.search_runs([new.info.experiment_id])) == 2
 
 
-def test_bad_inputs_fail_with_one_clear_line(repo):
-    root, idx = repo
-    params = tiny_params(idx, ["dcgan"])
+def test_bad_inputs_fail_with_one_clear_line(tmp_path, monkeypatch):
+    make_fake_dataset(tmp_path / "idx", n_train=32, n_test=16)
+    monkeypatch.chdir(tmp_path)
+    params = merge(yaml.safe_load((ROOT / "params.yaml").read_text()), tiny_overlay(tmp_path / "idx"))
     params["train"]["kimg"] = "ten"
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    Path("params.yaml").write_text(yaml.safe_dump(params))
     result = CliRunner().invoke(app, ["train", "dcgan"])
     assert result.exit_code == 1
     assert "train.kimg" in result.output and "Traceback" not in result.output
 
     params["train"]["kimg"] = 0.1
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
-    (root / "models/dcgan").mkdir(parents=True)
-    (root / "models/dcgan/checkpoint.pt").write_bytes(b"not a checkpoint")
+    Path("params.yaml").write_text(yaml.safe_dump(params))
+    Path("models/dcgan").mkdir(parents=True)
+    Path("models/dcgan/checkpoint.pt").write_bytes(b"not a checkpoint")
     result = CliRunner().invoke(app, ["sample", "dcgan"])
     assert result.exit_code == 1 and "unreadable" in result.output
 

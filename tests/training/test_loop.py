@@ -1,26 +1,23 @@
-"""The loop runs phases it does not know, syncs rarely, checkpoints and resumes exactly."""
+"""The loop runs phases it does not know, syncs rarely, stops at its budget, checkpoints
+and resumes exactly; EMA counts images."""
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import pytest
 import torch
 
-from ganbench.config import TrainConfig
 from ganbench.errors import TrainingDivergedError
 from ganbench.losses import OBJECTIVES
 from ganbench.models import VARIANTS, Geometry
-from ganbench.sampling import latents
+from ganbench.sampling.latents import latents
+from ganbench.training.budget import Budget
 from ganbench.training.ema import EMA
-from ganbench.training.loop import (
-    Progress,
-    RealBatches,
-    ScalarAccumulator,
-    Trainee,
-    make_optimizer,
-    train_loop,
-)
+from ganbench.training.loop import Cadence, Grid, ScalarAccumulator, images_per_step, train_loop
+from ganbench.training.optim import lazy_regularization_correction, make_optimizer
+from ganbench.training.state import Progress, RealBatches, Trainee
 
 
 class Recorder:
@@ -37,41 +34,66 @@ class Recorder:
         pass
 
 
-def make_trainee(loss="nonsaturating", lr=2e-4, seed=0):
+def make_trainee(loss="nonsaturating", lr=2e-4, seed=0, ema_kimg=0.0, **loss_kw):
     spec = VARIANTS.get("dcgan")
-    cfg = spec.parse({"model": {"z_dim": 8, "g_channels": 4, "d_channels": 4}, "loss": {"name": loss},
-                      "g_optim": {"lr": lr}, "d_optim": {"lr": lr}})
+    cfg = spec.parse({"model": {"z_dim": 8, "g_channels": 4, "d_channels": 4},
+                      "loss": {"name": loss, **loss_kw}, "g_optim": {"lr": lr}, "d_optim": {"lr": lr}})
     torch.manual_seed(seed)
     G, D = spec.build(cfg.model, Geometry(1, 32, 0))
     obj = OBJECTIVES.get(cfg.loss.name)(cfg.loss, G, D)
     images = torch.rand(64, 1, 32, 32) * 2 - 1
     return Trainee(G, D, obj, make_optimizer(G, cfg.g_optim), make_optimizer(D, cfg.d_optim),
-                   RealBatches(images, None, 8, seed, torch.device("cpu")))
+                   RealBatches(images, None, 8, seed, torch.device("cpu")),
+                   ema=EMA(G, ema_kimg) if ema_kimg else None)
 
 
-CFG = TrainConfig(log_every=2, image_every=3, checkpoint_every=4, batch_size=8)
+CADENCE = Cadence(log_every=2, image_every=3, checkpoint_every_images=32)
+GRID = Grid(z=latents(4, 8, 1), c=None, nrow=2, seed=1)
 
 
-def run(t, total, state=None, tracker=None, saves=None):
-    return train_loop(t, CFG, tracker or Recorder(), total_images=total, state=state or Progress(),
-                      fixed_z=latents(4, 8, 1), fixed_c=None, grid_nrow=2,
-                      save=(saves.append if saves is not None else (lambda s: None)))
+def run(t, budget, state=None, tracker=None, saves=None, share_fake=True, cadence=CADENCE, clock=None):
+    kw = {"clock": clock} if clock is not None else {}
+    return train_loop(t, budget, cadence, tracker or Recorder(), state=state or Progress(), grid=GRID,
+                      save=(saves.append if saves is not None else (lambda s: None)),
+                      share_fake=share_fake, **kw)
 
 
-def test_budget_logging_images_and_checkpoints():
+def test_kimg_budget_logging_images_and_checkpoints():
     rec, saves = Recorder(), []
-    state = run(make_trainee(), 80, tracker=rec, saves=saves)
+    state = run(make_trainee(), Budget("kimg", 0.08), tracker=rec, saves=saves)
     assert state.images_seen == 80 and state.step == 10 and state.d_step == 10
-    steps = [s for s, _ in rec.metrics]
-    assert steps == [2, 4, 6, 8, 10]
+    assert [s for s, _ in rec.metrics] == [2, 4, 6, 8, 10]
     assert {"loss_D", "loss_G", "kimg", "images_per_s"} <= set(rec.metrics[-1][1])
     assert [s for _, s, _ in rec.images] == [3, 6, 9, 10]
-    assert len(saves) == 3  # steps 4, 8 and the end
+    assert len(saves) == 3  # at 32 and 64 images, and the end
 
 
-def test_n_critic_counts_images_per_critic_step():
-    state = run(make_trainee("wgan_clip", lr=5e-5), 80)
+def test_g_steps_budget_counts_generator_updates_whatever_n_critic():
+    state = run(make_trainee("wgan_clip", lr=5e-5), Budget("g_steps", 3))
+    assert state.step == 3 and state.d_step == 15 and state.images_seen == 3 * 5 * 8
+
+
+def test_kimg_budget_counts_critic_images():
+    state = run(make_trainee("wgan_clip", lr=5e-5), Budget("kimg", 0.08))
     assert state.d_step == 10 and state.step == 2  # 5 critic steps per generator step
+
+
+def test_seconds_budget_stops_at_the_right_time_with_a_fake_clock():
+    ticks = itertools.count()  # every clock call advances one "second"
+    state = run(make_trainee(), Budget("seconds", 5.0), clock=lambda: float(next(ticks)))
+    # one call at the start, then one per step: the fifth step reaches 5 s.
+    assert state.step == 5 and state.wall_clock_s == pytest.approx(5.0)
+    resumed = run(make_trainee(), Budget("seconds", 8.0), state=dataclasses.replace(state),
+                  clock=lambda: float(next(ticks)))
+    assert resumed.step == 8 and resumed.wall_clock_s == pytest.approx(8.0)
+
+
+def test_budget_overshoot_detects_a_lowered_budget():
+    p = Progress(step=10, d_step=10, images_seen=320)
+    assert not Budget("kimg", 0.32).overshot(p, 32)
+    assert not Budget("kimg", 0.30).overshot(p, 32)  # stopping needed the 10th step
+    assert Budget("kimg", 0.288).overshot(p, 32)  # the 9th step already reached it
+    assert Budget("g_steps", 9).overshot(p, 32) and not Budget("g_steps", 10).overshot(p, 32)
 
 
 @pytest.mark.parametrize(("loss", "lr", "share", "forwards_per_g_step"), [
@@ -82,9 +104,8 @@ def test_share_fake_saves_one_generator_forward(loss, lr, share, forwards_per_g_
     t = make_trainee(loss, lr=lr)
     calls, g_before = [], [p.detach().clone() for p in t.G.parameters()]
     t.G.register_forward_hook(lambda m, i, o: calls.append(o.requires_grad))
-    state = train_loop(t, dataclasses.replace(CFG, share_fake=share, image_every=10**6), Recorder(),
-                       total_images=8 * 10, state=Progress(), fixed_z=latents(4, 8, 1),
-                       fixed_c=None, grid_nrow=2, save=lambda s: None)
+    state = run(t, Budget("kimg", 0.08), share_fake=share,
+                cadence=dataclasses.replace(CADENCE, image_every=10**6))
     assert len(calls) == state.step * forwards_per_g_step + 1  # + the final progress grid
     # Only the forward whose graph the generator step uses is recorded.
     assert sum(calls) == state.step
@@ -93,28 +114,32 @@ def test_share_fake_saves_one_generator_forward(loss, lr, share, forwards_per_g_
 
 def test_resume_matches_uninterrupted_run():
     torch.manual_seed(123)
-    a = make_trainee()
-    run(a, 96)
+    a = make_trainee(ema_kimg=0.05)
+    run(a, Budget("kimg", 0.096))
     torch.manual_seed(123)
-    b = make_trainee()
-    half = run(b, 48)
+    b = make_trainee(ema_kimg=0.05)
+    half = run(b, Budget("kimg", 0.048))
     snap = {"G": {k: v.clone() for k, v in b.G.state_dict().items()},
             "D": {k: v.clone() for k, v in b.D.state_dict().items()},
+            "E": {k: v.clone() for k, v in b.ema.model.state_dict().items()},
             "oG": b.opt_G.state_dict(), "oD": b.opt_D.state_dict(),
             "data": b.batches.state_dict(), "rng": torch.get_rng_state()}
-    c = make_trainee(seed=0)
-    c.G.load_state_dict(snap["G"]); c.D.load_state_dict(snap["D"])
+    c = make_trainee(seed=0, ema_kimg=0.05)
+    c.G.load_state_dict(snap["G"]); c.D.load_state_dict(snap["D"]); c.ema.model.load_state_dict(snap["E"])
     c.opt_G.load_state_dict(snap["oG"]); c.opt_D.load_state_dict(snap["oD"])
     c.batches.load_state_dict(snap["data"]); torch.set_rng_state(snap["rng"])
-    run(c, 96, state=dataclasses.replace(half))
-    for (k, v1), v2 in zip(a.G.state_dict().items(), c.G.state_dict().values()):
-        torch.testing.assert_close(v1, v2, msg=k)
+    run(c, Budget("kimg", 0.096), state=dataclasses.replace(half))
+    for net in ("G", "D"):
+        for (k, v1), v2 in zip(getattr(a, net).state_dict().items(), getattr(c, net).state_dict().values()):
+            torch.testing.assert_close(v1, v2, msg=f"{net}.{k}", rtol=0, atol=0)
+    for (k, v1), v2 in zip(a.ema.model.state_dict().items(), c.ema.model.state_dict().values()):
+        torch.testing.assert_close(v1, v2, msg=f"G_ema.{k}", rtol=0, atol=0)
 
 
 def test_nan_loss_fails_with_clear_message():
     t = make_trainee(lr=1e30)
     with pytest.raises(TrainingDivergedError, match="became .*lower the learning rates"):
-        run(t, 400)
+        run(t, Budget("kimg", 0.4))
 
 
 def test_accumulator_syncs_once_and_averages():
@@ -132,10 +157,51 @@ def test_ema_arithmetic():
     ema = EMA(net, half_life_kimg=0.001)  # half-life: 1 image
     with torch.no_grad():
         net.weight.fill_(1.0)
-    ema.update(net, batch_size=1, images_seen=1)  # beta = 0.5
+    ema.update(net, images=1, images_seen=1)  # beta = 0.5
     assert ema.model.weight.item() == pytest.approx(0.5)
-    ema.update(net, batch_size=2, images_seen=3)  # beta = 0.25
+    ema.update(net, images=2, images_seen=3)  # beta = 0.25
     assert ema.model.weight.item() == pytest.approx(0.5 * 0.25 + 0.75)
-    assert ema.beta(64, 10**9) == pytest.approx(0.5 ** 64)
     ramp = EMA(net, half_life_kimg=10.0, rampup=0.05)
     assert ramp.beta(64, 1000) == pytest.approx(0.5 ** (64 / 50))
+
+
+@pytest.mark.parametrize("n_critic", [1, 5])
+def test_ema_half_life_counts_the_images_a_generator_step_consumed(n_critic):
+    """With n_critic critic steps per generator step, one EMA update covers n_critic
+    batches: after half_life_kimg thousand images the old weights weigh exactly ½."""
+    loss = "wasserstein_gp" if n_critic > 1 else "nonsaturating"
+    kw = {"n_critic": n_critic} if n_critic > 1 else {}
+    t = make_trainee(loss, lr=1e-4, ema_kimg=0.16, **kw)  # half-life 160 images
+    assert images_per_step(t) == 8 * n_critic
+    # The decay of one update, by hand: 0.5 ** (8 · n_critic / 160).
+    assert t.ema.beta(images_per_step(t), 10**6) == pytest.approx(0.5 ** (8 * n_critic / 160))
+    # Over a whole run: the product of the per-step decays after 160 images is 0.5.
+    betas = [t.ema.beta(images_per_step(t), 10**6) for _ in range(160 // images_per_step(t))]
+    assert torch.tensor(betas, dtype=torch.float64).prod().item() == pytest.approx(0.5)
+    # The loop passes exactly those images to every update.
+    seen = []
+    original = t.ema.update
+    t.ema.update = lambda model, images, images_seen: (seen.append(images), original(model, images, images_seen))
+    run(t, Budget("g_steps", 2))
+    assert seen == [8 * n_critic, 8 * n_critic]
+
+
+def test_lazy_regularization_corrects_the_optimizer():
+    """stylegan2-ada: lr × I/(I+1) and betas ^ I/(I+1) for a net regularised every I steps."""
+    from ganbench.models.base import OptimizerConfig
+
+    cfg = OptimizerConfig(lr=0.0025, betas=(0.0, 0.99))
+    lr, betas = lazy_regularization_correction(cfg, 16)
+    assert lr == pytest.approx(0.0025 * 16 / 17)
+    assert betas == pytest.approx((0.0, 0.99 ** (16 / 17)))
+    assert lazy_regularization_correction(cfg, None) == (0.0025, (0.0, 0.99))
+    spec = VARIANTS.get("stylegan")
+    vcfg = spec.parse({"model": {"g_channel_base": 64, "g_channel_max": 8, "d_channel_base": 64,
+                                 "d_channel_max": 8}})
+    G, D = spec.build(vcfg.model, Geometry(1, 32, 0))
+    obj = OBJECTIVES.get("logistic_r1")(vcfg.loss, G, D)
+    assert obj.reg_interval("D") == vcfg.loss.r1_interval and obj.reg_interval("G") is None
+    opt = make_optimizer(D, vcfg.d_optim, obj.reg_interval("D"))
+    r = vcfg.loss.r1_interval / (vcfg.loss.r1_interval + 1)
+    assert opt.param_groups[0]["lr"] == pytest.approx(vcfg.d_optim.lr * r)
+    assert opt.param_groups[0]["betas"][1] == pytest.approx(vcfg.d_optim.betas[1] ** r)

@@ -1,4 +1,5 @@
-"""train_variant on a tiny fixture: every variant trains, checkpoints, resumes exactly, samples."""
+"""train_variant on a tiny fixture: every variant trains, checkpoints, resumes exactly,
+refuses a lowered budget, retrains when its identity changes, samples."""
 
 from __future__ import annotations
 
@@ -6,69 +7,103 @@ import numpy as np
 import pytest
 import torch
 
-from ganbench.config import DataConfig, SampleConfig, parse_params
-from ganbench.data.fixtures import make_fake_dataset, register_fixture_dataset
+from ganbench.config import SampleConfig, parse_params
+from ganbench.config.schema import DataConfig
 from ganbench.data.preprocess import preprocess
 from ganbench.data.sources import fetch
-from ganbench.generation import generate_from_checkpoint
+from ganbench.errors import ParamsError
 from ganbench.models import VARIANTS
-from ganbench.sampling_stage import sample_checkpoint
-from ganbench.tracking import NullTracker
+from ganbench.sampling.api import generate_from_checkpoint, sample_checkpoint
+from ganbench.tracking.history import read_rows
 from ganbench.training.checkpoint import load_checkpoint
-from ganbench.training.run import train_variant
+from ganbench.training.run import HISTORY, prepare_training, train_variant
+from tests.fixtures import make_fake_dataset
 
 TINY = {
     "dcgan": {"model": {"z_dim": 8, "g_channels": 4, "d_channels": 4}},
-    "wgan_gp": {"model": {"z_dim": 8, "g_channels": 4, "d_channels": 4}, "loss": {"name": "wasserstein_gp", "n_critic": 2}},
+    "wgan_gp": {"model": {"z_dim": 8, "g_channels": 4, "d_channels": 4},
+                "loss": {"name": "wasserstein_gp", "n_critic": 2}},
     "stylegan": {"model": {"z_dim": 16, "w_dim": 16, "mapping_layers": 2, "g_channel_base": 64,
-                           "g_channel_max": 16, "d_channel_base": 64, "d_channel_max": 16},
-                 "ema_kimg": 0.05},
+                           "g_channel_max": 16, "d_channel_base": 64, "d_channel_max": 16}},
 }
 
 
 @pytest.fixture(scope="module")
 def processed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("data")
-    spec = make_fake_dataset(tmp / "idx", n_train=96, n_test=32)
-    with register_fixture_dataset(spec):
-        cfg = DataConfig(dataset=spec.name, source_dir=str(tmp / "idx"), allow_download=False)
-        fetch(cfg, tmp / "raw" / spec.name, env={})
-        preprocess(tmp / "raw" / spec.name, tmp / "processed", cfg)
+    make_fake_dataset(tmp / "idx", n_train=96, n_test=32)
+    cfg = DataConfig(dataset="idx-folder", source_dir=str(tmp / "idx"), allow_download=False)
+    fetch(cfg, tmp / "raw" / "idx-folder", env={})
+    preprocess(tmp / "raw" / "idx-folder", tmp / "processed", cfg)
     return tmp / "processed"
 
 
-def params_for(variant: str, kimg: float, conditional: bool = False):
+def params_for(variant: str, kimg: float, conditional: bool = False, **train):
     section = {**TINY.get(variant, {}), "conditional": conditional}
     return parse_params({
         "variants": [variant],
-        "train": {"kimg": kimg, "batch_size": 16, "log_every": 2, "image_every": 100,
-                  "checkpoint_every": 3, "device": "cpu"},
+        "train": {"kimg": kimg, "batch_size": 16, "ema_kimg": 0.05, **train},
+        "runtime": {"log_every": 2, "image_every": 100, "checkpoint_every_kimg": 0.048, "device": "cpu"},
         variant: section,
-    })
+    }, VARIANTS)
+
+
+def train(variant, kimg, processed, out, **kw):
+    return train_variant(prepare_training(params_for(variant, kimg, **kw), variant, processed, out))
 
 
 @pytest.mark.parametrize("variant", VARIANTS.names())
 def test_resume_continues_exactly(variant, processed, tmp_path):
-    torch.manual_seed(0)
-    full = train_variant(params_for(variant, 0.32), variant, processed, tmp_path / "a", NullTracker())
-    half = train_variant(params_for(variant, 0.16), variant, processed, tmp_path / "b", NullTracker())
+    full = train(variant, 0.32, processed, tmp_path / "a")
+    half = train(variant, 0.16, processed, tmp_path / "b")
     assert half.resumed_from_kimg is None
-    resumed = train_variant(params_for(variant, 0.32), variant, processed, tmp_path / "b", NullTracker())
-    assert resumed.resumed_from_kimg == pytest.approx(0.16)
+    resumed = train(variant, 0.32, processed, tmp_path / "b")
+    assert resumed.resumed_from_kimg == pytest.approx(half.metrics["kimg"])
     assert resumed.metrics["g_steps"] == full.metrics["g_steps"]
     a, b = load_checkpoint(full.checkpoint), load_checkpoint(resumed.checkpoint)
-    for key in ("G", "D") + (("G_ema",) if a["G_ema"] is not None else ()):
+    for key in ("G", "D", "G_ema"):
+        if a[key] is None:
+            continue
         for name, tensor in a[key].items():
-            torch.testing.assert_close(tensor, b[key][name], msg=f"{key}.{name}")
+            torch.testing.assert_close(tensor, b[key][name], msg=f"{key}.{name}", rtol=0, atol=0)
+    # The persisted history holds every logged step once, as an uninterrupted run's does.
+    rows_a, rows_b = read_rows(tmp_path / "a" / HISTORY), read_rows(tmp_path / "b" / HISTORY)
+    assert [(s, n) for s, n, _ in rows_a] == [(s, n) for s, n, _ in rows_b]
+
+
+def test_a_finished_run_reruns_as_a_no_op_and_a_lower_budget_is_refused(processed, tmp_path):
+    first = train("dcgan", 0.16, processed, tmp_path)
+    before = (tmp_path / "checkpoint.pt").read_bytes(), (tmp_path / HISTORY).read_bytes()
+    again = train("dcgan", 0.16, processed, tmp_path)
+    assert again.resumed_from_kimg == pytest.approx(first.metrics["kimg"])
+    assert again.metrics["g_steps"] == first.metrics["g_steps"]
+    assert ((tmp_path / "checkpoint.pt").read_bytes(), (tmp_path / HISTORY).read_bytes()) == before
+    with pytest.raises(ParamsError, match="past the budget.*runtime.resume: false"):
+        prepare_training(params_for("dcgan", 0.08), "dcgan", processed, tmp_path)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before[0]
+
+
+def test_a_result_defining_change_retrains_from_scratch(processed, tmp_path):
+    train("dcgan", 0.08, processed, tmp_path)
+    setup = prepare_training(params_for("dcgan", 0.16, share_fake=False), "dcgan", processed, tmp_path)
+    assert setup.resumed_from is None and "share_fake" in setup.restart_reason
+    setup = prepare_training(params_for("dcgan", 0.16), "dcgan", processed, tmp_path)
+    assert setup.resumed_from is not None and setup.restart_reason is None
+
+
+def test_seconds_budget_records_how_to_replay_it(processed, tmp_path):
+    result = train("dcgan", 0.16, processed, tmp_path, budget="seconds", seconds=0.5)
+    assert result.metrics["budget"] == "seconds"
+    assert result.metrics["replay"] == {"budget": "g_steps", "g_steps": result.metrics["g_steps"]}
 
 
 @pytest.mark.parametrize("variant", VARIANTS.names())
 def test_conditional_sampling_and_generate(variant, processed, tmp_path):
-    result = train_variant(params_for(variant, 0.08, conditional=True), variant, processed, tmp_path,
-                           NullTracker())
-    images, grid, nrow = sample_checkpoint(result.checkpoint, SampleConfig(num=20, batch_size=8, grid_size=20))
-    assert images.shape == (20, 1, 32, 32) and images.dtype == np.uint8
-    assert nrow == 2 and len(grid) == 20  # 10 classes, one row each
+    result = train(variant, 0.08, processed, tmp_path, conditional=True)
+    drawn = sample_checkpoint(result.checkpoint, SampleConfig(num=20, batch_size=8, grid_size=20), "cpu")
+    assert drawn.images.shape == (20, 1, 32, 32) and drawn.images.dtype == np.uint8
+    assert drawn.nrow == 2 and len(drawn.grid) == 20  # 10 classes, one row each
+    assert drawn.meta["generator"] == "ema" and drawn.meta["conditional"]
     one_class, _ = generate_from_checkpoint(result.checkpoint, n=4, seed=3, class_index=7)
     other, _ = generate_from_checkpoint(result.checkpoint, n=4, seed=3, class_index=2)
     assert not np.array_equal(one_class, other)

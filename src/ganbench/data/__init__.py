@@ -4,7 +4,6 @@
 * :mod:`ganbench.data.sources` — dataset registry and checksum-verified ``fetch``.
 * :mod:`ganbench.data.preprocess` — IDX → float32 tensors in [-1, 1].
 * :mod:`ganbench.data.dataset` — ``load_split`` / ``load_meta`` for consumers.
-* :mod:`ganbench.data.fixtures` — a tiny fake dataset for tests.
 """
 
 from ganbench.data.dataset import load_meta, load_split

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ganbench.errors import DataError
+from ganbench.io import write_bytes
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -124,7 +125,5 @@ def write_idx(path: str | os.PathLike[str], array: np.ndarray, gzip: bool = Fals
     data = encode_idx(array)
     if gzip:
         data = gzip_bytes(data)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    write_bytes(path, data)
     return path

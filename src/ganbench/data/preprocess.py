@@ -23,7 +23,8 @@ import torch
 
 from ganbench.config import DataConfig
 from ganbench.data.idx import parse_idx, read_bytes
-from ganbench.data.sources import DATASETS, read_manifest, write_json
+from ganbench.data.sources import DATASETS, read_manifest
+from ganbench.io import torch_save, write_json
 from ganbench.errors import DataError, ParamsError
 
 META = "meta.json"
@@ -120,12 +121,8 @@ def to_tensor(images: np.ndarray, resolution: int, channels: int) -> torch.Tenso
 
 
 def save_tensors(path: Path, obj: dict[str, torch.Tensor]) -> None:
-    """torch.save through a temp file and rename (via a file object, so the bytes
-    do not depend on the file name and identical inputs give identical files)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-    os.replace(tmp, path)
+    """torch.save, atomically and byte-stable (identical inputs give identical files)."""
+    torch_save(obj, path)
 
 
 def _clean(out_dir: Path) -> None:
@@ -201,5 +198,5 @@ def preprocess(raw_dir: Path, out_dir: Path, cfg: DataConfig) -> dict[str, Any]:
             name: manifest["files"][name]["sha256"] for name in spec.filenames
         },
     }
-    write_json(out_dir / META, meta)
+    write_json(out_dir / META, meta, sort_keys=True)
     return meta

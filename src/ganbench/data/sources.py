@@ -40,6 +40,7 @@ from typing import Any
 from ganbench.config import DataConfig
 from ganbench.data.idx import GZIP_MAGIC
 from ganbench.errors import DataError
+from ganbench.io import write_bytes, write_json
 from ganbench.registry import Registry
 
 ENV_VAR = "GANBENCH_DATA_DIR"
@@ -67,6 +68,9 @@ class DatasetSpec:
     debian_package: str | None = None
     #: Class name in ``torchvision.datasets`` (None: no download possible).
     torchvision_class: str | None = None
+    #: False for datasets without known checksums (``idx-folder``): files are hashed and
+    #: the hashes recorded in the manifest, not checked against a list.
+    checked: bool = True
 
     @property
     def filenames(self) -> list[str]:
@@ -137,6 +141,23 @@ MNIST = DATASETS.register("mnist")(
         torchvision_class="MNIST",
     )
 )
+
+
+IDX_FOLDER = DATASETS.register("idx-folder")(
+    DatasetSpec(
+        name="idx-folder",
+        files=dict(_IDX_FILES),
+        checksums={},
+        gz_md5={},
+        num_classes=10,
+        class_names=tuple(str(i) for i in range(10)),
+        checked=False,
+    )
+)
+"""Any dataset in (Fashion-)MNIST's IDX layout and file names with labels 0–9 (KMNIST,
+EMNIST digits, your own), taken from ``data.source_dir`` or ``$GANBENCH_DATA_DIR``. Its
+files have no known checksums: their sha256 are recorded in the manifest (and flow into
+every downstream hash) instead of being checked."""
 
 
 # --------------------------------------------------------------------------- locating
@@ -242,7 +263,9 @@ def verify_file(spec: DatasetSpec, name: str, path: Path, source: Source) -> dic
     md5 = hashlib.md5(raw).hexdigest()
     want_sha = spec.checksums.get(name)
     want_md5 = spec.gz_md5.get(name)
-    if want_sha is not None and sha == want_sha:
+    if not spec.checked:
+        verified_by = "recorded"
+    elif want_sha is not None and sha == want_sha:
         verified_by = "sha256"
     elif is_gz and want_md5 is not None and md5 == want_md5:
         verified_by = "gz_md5"
@@ -282,39 +305,31 @@ def _install(
     dest.mkdir(parents=True, exist_ok=True)
     (dest / MANIFEST).unlink(missing_ok=True)  # no manifest while dest is half-written
     entries: dict[str, dict[str, Any]] = {}
-    temps: list[tuple[Path, Path]] = []
-    try:
-        for name, path in source.files.items():
-            entry = verify_file(spec, name, path, source)
-            raw = entry.pop("_raw")
-            target = dest / entry["stored"]
-            tmp = dest / f".{target.name}.tmp"
-            tmp.write_bytes(raw)
-            temps.append((tmp, target))
-            entries[name] = entry
-        for tmp, target in temps:
-            os.replace(tmp, target)
-    finally:
-        for tmp, _ in temps:
-            tmp.unlink(missing_ok=True)
+    verified: list[tuple[Path, bytes]] = []
+    for name, path in source.files.items():  # verify all before writing any
+        entry = verify_file(spec, name, path, source)
+        verified.append((dest / entry["stored"], entry.pop("_raw")))
+        entries[name] = entry
+    for target, raw in verified:
+        write_bytes(target, raw)
     for name, entry in entries.items():  # drop the other form left by an earlier fetch
         for other in (dest / name, dest / decompressed_name(name)):
             if other.name != entry["stored"]:
                 other.unlink(missing_ok=True)
     manifest = {
         "dataset": spec.name,
-        "source": {"kind": source.kind, "path": label or str(source.path)},
+        # Where the files came from, without machine paths (this is a DVC output).
+        "source": {"kind": source.kind, "from": label or _source_label(spec, source.kind)},
         "files": entries,
     }
-    write_json(dest / MANIFEST, manifest)
+    write_json(dest / MANIFEST, manifest, sort_keys=True)
     return manifest
 
 
-def write_json(path: Path, obj: Any) -> None:
-    """Write ``obj`` as stable, indented JSON through a temp file and rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+def _source_label(spec: DatasetSpec, kind: str) -> str:
+    if kind == "debian":
+        return f"Debian package {spec.debian_package}" if spec.debian_package else "Debian dataset folder"
+    return {"source_dir": "data.source_dir", "env": f"${ENV_VAR}"}.get(kind, kind)
 
 
 def read_manifest(raw_dir: Path) -> dict[str, Any]:

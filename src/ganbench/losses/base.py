@@ -51,8 +51,10 @@ class Objective:
 
     Config: ClassVar[type]
     name: ClassVar[str]
+    #: Whether the objective trains a discriminator/critic (False: G alone, e.g. a VAE).
+    adversarial: ClassVar[bool] = True
 
-    def __init__(self, cfg, G: nn.Module, D: nn.Module) -> None:
+    def __init__(self, cfg, G: nn.Module, D: nn.Module | None) -> None:
         self.cfg = cfg
         self.G = G
         self.D = D
@@ -67,6 +69,13 @@ class Objective:
 
     def loss(self, phase: Phase, batch: Batch) -> tuple[Tensor, Stats]:
         raise NotImplementedError
+
+    def reg_interval(self, net: str) -> int | None:
+        """The interval of ``net``'s lazy regularisation phase (a phase that runs every
+        I-th step), or None. The optimizer of that net is corrected for it (Karras et al.
+        2020, appendix B: lr × I/(I+1), betas ^ I/(I+1))."""
+        lazy = [p.interval for p in self.phases if p.net == net and p.interval > 1]
+        return max(lazy) if lazy else None
 
     def after_step(self, phase: Phase) -> None:
         """Hook after ``phase``'s optimizer step; default: nothing."""

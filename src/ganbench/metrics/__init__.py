@@ -1,6 +1,4 @@
-"""FID: pytorch-fid's Inception (verified weights, fast CPU features) and the distance.
-
-``ganbench.metrics.inception``: weights (build, verify, load) and feature extraction.
-``ganbench.metrics.fid``: statistics, reference files, Fréchet distance, provenance.
+"""Evaluation: Inception weights (:mod:`.inception_weights`: build, verify, load) and
+features (:mod:`.inception_features`), and FID statistics and distance (:mod:`.fid`).
 Submodules are imported on use (torch/scipy are heavy).
 """

@@ -9,20 +9,19 @@ refuses to compare against a reference made with other weights or another image 
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 import io
 import json
 import sys
 import threading
 import warnings
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ganbench.utils import atomic_path
 from ganbench.errors import DataError, WeightsError
+from ganbench.io import save_npz
+from ganbench.provenance import versions
 
 FEATURE_EXTRACTOR = "pytorch-fid InceptionV3 pool3 2048-d"
 RESIZE = "bilinear to 299x299, grayscale repeated to 3 channels"
@@ -45,19 +44,11 @@ def feature_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def save_stats(path: Path, mu: np.ndarray, sigma: np.ndarray, meta: dict[str, Any]) -> None:
     """Write ``mu``, ``sigma`` and ``meta`` (as a JSON string) to an ``.npz``, atomically."""
-    arrays = {
+    save_npz(path, {
         "mu": np.asarray(mu, dtype=np.float64),
         "sigma": np.asarray(sigma, dtype=np.float64),
         "meta": np.array(json.dumps(meta, sort_keys=True)),
-    }
-    # np.savez's layout, written by hand with a fixed timestamp so that equal
-    # statistics give byte-identical files (a stable DVC output hash).
-    with atomic_path(path) as tmp, tmp.open("wb") as f:
-        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
-            for name, array in arrays.items():
-                info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-                with zf.open(info, "w", force_zip64=True) as member:
-                    np.lib.format.write_array(member, array, allow_pickle=False)
+    })
 
 
 def load_stats(path: Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -137,16 +128,6 @@ def metric_name(num_gen: int) -> str:
 # --------------------------------------------------------------------------- provenance
 
 
-def library_versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for dist in ("torch", "torchvision", "pytorch-fid", "numpy", "scipy"):
-        try:
-            out[dist.replace("-", "_")] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            out[dist.replace("-", "_")] = None
-    return out
-
-
 def provenance(
     *,
     weights_sha256: str,
@@ -156,9 +137,11 @@ def provenance(
     reference_split: str,
     dataset: str | None,
     image_shape: tuple[int, ...] | list[int] | None = None,
+    samples: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything needed to say what an FID number is comparable with."""
     return {
+        "samples": samples,
         "feature_extractor": FEATURE_EXTRACTOR,
         "weights_sha256": weights_sha256,
         "weights_source": weights_source,
@@ -168,7 +151,7 @@ def provenance(
         "dataset": dataset,
         "image_shape": list(image_shape) if image_shape is not None else None,
         "resize": RESIZE,
-        "versions": library_versions(),
+        "versions": versions(),
     }
 
 
@@ -179,18 +162,22 @@ def compute_fid(
     samples_uint8: np.ndarray,
     ref_stats_path: Path,
     weights_path: Path,
-    cfg: Any,
+    *,
+    batch_size: int = 50,
+    device: str = "auto",
     progress: bool = True,
+    sample_meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """FID of generated uint8 images (N×C×H×W) against the reference statistics.
 
-    ``cfg`` is an :class:`~ganbench.config.EvaluateConfig` (batch_size, device, threads).
+    ``sample_meta`` (how the samples were drawn) is recorded in the provenance.
     Returns ``{"fid5k": 23.4, "metric": "fid5k", "num_gen": 5000, "num_real": 10000,
     "provenance": {...}}``.
     """
     import torch
 
-    from ganbench.metrics.inception import extract_features, load_inception, verify_weights
+    from ganbench.metrics.inception_features import extract_features
+    from ganbench.metrics.inception_weights import load_inception, verify_weights
 
     if isinstance(samples_uint8, torch.Tensor):
         samples_uint8 = samples_uint8.detach().cpu().numpy()
@@ -216,12 +203,8 @@ def compute_fid(
             f"{'x'.join(map(str, ref_shape))}; re-run `ganbench sample` with the current "
             f"data settings, or {_FIX_REFERENCE}"
         )
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
-    model = load_inception(Path(weights_path), cfg.device)
-    feats = extract_features(
-        samples, model, batch_size=cfg.batch_size, device=cfg.device, progress=progress
-    )
+    model = load_inception(Path(weights_path), device)
+    feats = extract_features(samples, model, batch_size=batch_size, device=device, progress=progress)
     mu, sigma = feature_stats(feats)
     value = frechet_distance(mu, sigma, mu_ref, sigma_ref)
     name = metric_name(len(feats))
@@ -239,6 +222,7 @@ def compute_fid(
             reference_split=meta.get("reference_split", "?"),
             dataset=meta.get("dataset"),
             image_shape=gen_shape,
+            samples=sample_meta,
         ),
     }
 
@@ -257,8 +241,9 @@ def to_uint8(images: Any) -> np.ndarray:
 def compute_reference(
     images_uint8: np.ndarray,
     weights_path: Path,
-    cfg: Any,
     *,
+    batch_size: int = 50,
+    device: str = "auto",
     reference_split: str,
     dataset: str | None,
     progress: bool = True,
@@ -266,16 +251,12 @@ def compute_reference(
     """``(mu, sigma, meta)`` of real uint8 images, ``meta`` being :func:`provenance`
     (with ``num_gen`` None) — what :func:`save_stats` stores and :func:`compute_fid`
     checks."""
-    import torch
-
-    from ganbench.metrics.inception import extract_features, load_inception
+    from ganbench.metrics.inception_features import extract_features
+    from ganbench.metrics.inception_weights import load_inception
 
     images = np.asarray(images_uint8)
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
-    model = load_inception(Path(weights_path), cfg.device)
-    feats = extract_features(images, model, batch_size=cfg.batch_size, device=cfg.device,
-                             progress=progress)
+    model = load_inception(Path(weights_path), device)
+    feats = extract_features(images, model, batch_size=batch_size, device=device, progress=progress)
     mu, sigma = feature_stats(feats)
     meta = provenance(
         weights_sha256=model.weights_sha256,

@@ -1,17 +1,19 @@
 """What every variant declares: its typed configs, its network builder, its defaults.
 
-A *variant* is a pair of networks (generator G, discriminator/critic D), the
-objective that trains them, optimizer settings and an optional EMA of G.  It is
-one module under ``ganbench.models`` that registers a :class:`VariantSpec` in
-``VARIANTS``; params.yaml then needs one section named after it.
+A *variant* is a generator G, optionally a discriminator/critic D, the objective that
+trains them and their optimizer settings.  It is one module under ``ganbench.models``
+that registers a :class:`VariantSpec` in ``VARIANTS``; params.yaml then holds one
+section named after it.  The spec's ``default`` (a :class:`VariantConfig` instance) is
+the one source of that section's defaults.
 
 Network contract (every variant):
 
 * ``G(z, c=None, truncation_psi=1.0) -> images``: ``z`` is ``(N, G.z_dim)``
   float, ``c`` is ``(N,)`` long class labels or ``None``; images are
   ``(N, C, R, R)`` in [-1, 1]. ``G.supports_truncation`` says whether ψ ≠ 1 is
-  meaningful (mapping-network generators); others raise on ψ ≠ 1.
-* ``D(images, c=None) -> logits``: ``(N,)`` unbounded scores (no sigmoid).
+  meaningful (mapping-network generators).
+* ``D(images, c=None) -> logits``: ``(N,)`` unbounded scores (no sigmoid), or no D at
+  all for models trained without an adversary (``build`` returns ``None`` for it).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any, Literal
 
 from torch import nn
 
-from ganbench.config import from_dict, to_dict
+from ganbench.config.coerce import check, deep_merge, from_dict, to_dict
 from ganbench.errors import ParamsError
 
 
@@ -45,6 +47,12 @@ class OptimizerConfig:
     eps: float = 1e-8
     weight_decay: float = 0.0
 
+    def validate(self, prefix: str) -> None:
+        check(self.lr > 0, f"{prefix}.lr", "> 0")
+        check(all(0.0 <= b < 1.0 for b in self.betas), f"{prefix}.betas", "two numbers in [0, 1)")
+        check(self.eps > 0, f"{prefix}.eps", "> 0")
+        check(self.weight_decay >= 0, f"{prefix}.weight_decay", "≥ 0")
+
 
 @dataclass(frozen=True)
 class VariantConfig:
@@ -55,11 +63,8 @@ class VariantConfig:
     #: The objective's config (its own dataclass; ``name`` selects it).
     loss: Any
     g_optim: OptimizerConfig = field(default_factory=OptimizerConfig)
-    d_optim: OptimizerConfig = field(default_factory=OptimizerConfig)
-    #: Half-life of the generator EMA in thousands of images; 0 disables EMA.
-    ema_kimg: float = 0.0
-    #: EMA ramp-up: half-life ≤ ema_rampup × images seen (0 = no ramp-up).
-    ema_rampup: float = 0.0
+    #: None for variants without a discriminator.
+    d_optim: OptimizerConfig | None = field(default_factory=OptimizerConfig)
     #: Class-conditional training; None follows ``train.conditional``.
     conditional: bool | None = None
 
@@ -71,30 +76,40 @@ class _Section:
     model: dict[str, Any] = field(default_factory=dict)
     loss: dict[str, Any] = field(default_factory=dict)
     g_optim: OptimizerConfig = field(default_factory=OptimizerConfig)
-    d_optim: OptimizerConfig = field(default_factory=OptimizerConfig)
-    ema_kimg: float = 0.0
-    ema_rampup: float = 0.0
+    d_optim: OptimizerConfig | None = None
     conditional: bool | None = None
 
 
-BuildFn = Callable[[Any, Geometry], "tuple[nn.Module, nn.Module]"]
+BuildFn = Callable[[Any, Geometry], "tuple[nn.Module, nn.Module | None]"]
 
 
 @dataclass(frozen=True)
 class VariantSpec:
-    """Registry entry: how to parse a variant's section and build its networks."""
+    """Registry entry: how to parse a variant's section and build its networks.
+
+    ``default`` is the variant's complete default configuration; a params section is
+    merged on top of it.  Choosing another objective (``loss.name``) starts from that
+    objective's own defaults."""
 
     name: str
     model_config: type
     build: BuildFn
-    #: Defaults merged under the user's section (keys of :class:`_Section`).
-    defaults: Mapping[str, Any] = field(default_factory=dict)
+    default: VariantConfig
+
+    @property
+    def adversarial(self) -> bool:
+        return self.default.d_optim is not None
 
     def parse(self, section: Mapping[str, Any] | None, prefix: str | None = None) -> VariantConfig:
         from ganbench.losses import OBJECTIVES
 
         prefix = prefix or self.name
-        merged = _deep_merge(dict(self.defaults), dict(section or {}))
+        section = dict(section or {})
+        base = to_dict(self.default)
+        user_loss = section.get("loss")
+        if isinstance(user_loss, dict) and user_loss.get("name", base["loss"]["name"]) != base["loss"]["name"]:
+            base["loss"] = {}  # another objective: its own defaults, not this one's
+        merged = deep_merge(base, section)
         raw = from_dict(_Section, merged, prefix=prefix)
         model = from_dict(self.model_config, raw.model, prefix=f"{prefix}.model")
         loss_section = dict(raw.loss)
@@ -104,34 +119,26 @@ class VariantSpec:
                               f"{', '.join(OBJECTIVES.names())}")
         objective = OBJECTIVES.get(loss_name)
         loss = from_dict(objective.Config, loss_section, prefix=f"{prefix}.loss")
+        if self.adversarial != (raw.d_optim is not None):
+            need = "needs" if self.adversarial else "has no discriminator, so it takes no"
+            raise ParamsError(f"variant {self.name!r} {need} '{prefix}.d_optim'; fix the section")
+        if self.adversarial != objective.adversarial:
+            raise ParamsError(f"params key '{prefix}.loss.name' is {loss_name!r}, which "
+                              f"{'needs' if objective.adversarial else 'takes no'} discriminator; "
+                              f"variant {self.name!r} {'has' if self.adversarial else 'has no'} one")
         return VariantConfig(model=model, loss=loss, g_optim=raw.g_optim, d_optim=raw.d_optim,
-                             ema_kimg=raw.ema_kimg, ema_rampup=raw.ema_rampup,
                              conditional=raw.conditional)
 
 
 def variant_config_to_dict(cfg: VariantConfig) -> dict[str, Any]:
-    """Plain-data form for checkpoints and MLflow (loss keeps its ``name``)."""
+    """Plain-data form for checkpoints and MLflow (loss keeps its ``name`` first)."""
     d = to_dict(cfg)
     d["loss"] = {"name": cfg.loss.name, **{k: v for k, v in d["loss"].items() if k != "name"}}
     return d
 
 
-def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in override.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            # A different loss name replaces the default loss settings entirely.
-            if k == "loss" and v.get("name", out[k].get("name")) != out[k].get("name"):
-                out[k] = dict(v)
-            else:
-                out[k] = _deep_merge(out[k], v)
-        else:
-            out[k] = v
-    return out
-
-
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
+def count_parameters(module: nn.Module | None) -> int:
+    return sum(p.numel() for p in module.parameters()) if module is not None else 0
 
 
 __all__ = [

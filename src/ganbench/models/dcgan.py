@@ -18,7 +18,8 @@ from torch import Tensor, nn
 
 from ganbench.errors import ParamsError
 from ganbench.models import register_variant
-from ganbench.models.base import Geometry, VariantSpec
+from ganbench.losses.nonsaturating import NonSaturatingConfig
+from ganbench.models.base import Geometry, OptimizerConfig, VariantConfig, VariantSpec
 
 
 @dataclass(frozen=True)
@@ -137,15 +138,15 @@ def build(cfg: DCGANConfig, geometry: Geometry) -> tuple[nn.Module, nn.Module]:
     return DCGANGenerator(cfg, geometry), DCGANDiscriminator(cfg, geometry)
 
 
+#: Radford et al. 2015 (and the PyTorch DCGAN example): Adam(2e-4, β = (0.5, 0.999)).
+DCGAN_ADAM = OptimizerConfig(name="adam", lr=2e-4, betas=(0.5, 0.999))
+
 SPEC = register_variant(
     VariantSpec(
         name="dcgan",
         model_config=DCGANConfig,
         build=build,
-        defaults={
-            "loss": {"name": "nonsaturating"},
-            "g_optim": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
-            "d_optim": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
-        },
+        default=VariantConfig(model=DCGANConfig(), loss=NonSaturatingConfig(),
+                              g_optim=DCGAN_ADAM, d_optim=DCGAN_ADAM),
     )
 )

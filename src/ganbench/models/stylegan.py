@@ -27,7 +27,9 @@ the sampler and the EMA copy use it) the mode is ``sample_noise_mode``:
 "random" (default: the distribution the generator was trained to produce,
 right for FID), "const" (fixed per-layer buffers: fully deterministic images,
 e.g. ψ = 0 gives exactly the image of w_avg for every z) or "none".  Any call
-can override it with ``G(z, c, truncation_psi, noise_mode=...)``.
+can override it with ``G(z, c, truncation_psi, noise_mode=...)``, and explicit noise
+inputs can be passed with ``noise=G.draw_noise(n, generator)`` (how the sampler makes
+its noise independent of the latents and identical on every device).
 
 Discriminator (``resnet`` architecture of StyleGAN2): FromRGB 1×1 conv at R×R,
 residual blocks (3×3 conv, 3×3 conv with 2× down-sampling, 1×1 down-sampled
@@ -57,7 +59,8 @@ from torch import Tensor, nn
 
 from ganbench.errors import ParamsError
 from ganbench.models import register_variant
-from ganbench.models.base import Geometry, VariantSpec
+from ganbench.losses.logistic_r1 import LogisticR1Config
+from ganbench.models.base import Geometry, OptimizerConfig, VariantConfig, VariantSpec
 from ganbench.nn import (
     EqualizedConv2d,
     EqualizedLinear,
@@ -196,14 +199,18 @@ class _GBlock(nn.Module):
         self.torgb = ToRGB(c_out, img_channels, w_dim, fused=fused)
 
     def forward(self, x: Tensor, img: Tensor, w0: Tensor, w1: Tensor, w2: Tensor,
-                noise_mode: NoiseMode) -> tuple[Tensor, Tensor]:
-        x = self.conv0(x, w0, noise_mode)
-        x = self.conv1(x, w1, noise_mode)
+                noise_mode: NoiseMode, noise: tuple[Tensor | None, Tensor | None] = (None, None),
+                ) -> tuple[Tensor, Tensor]:
+        x = self.conv0(x, w0, noise_mode, noise[0])
+        x = self.conv1(x, w1, noise_mode, noise[1])
         return x, upsample2x(img) + self.torgb(x, w2)
 
 
 class SynthesisNetwork(nn.Module):
-    """``forward(ws (N, num_ws, w_dim), noise_mode) -> images (N, C, R, R)`` (pre-tanh)."""
+    """``forward(ws (N, num_ws, w_dim), noise_mode, noise) -> images (N, C, R, R)`` (pre-tanh).
+
+    ``noise``: None, or one ``(N, 1, r, r)`` tensor per noise layer in the order of
+    :attr:`noise_resolutions` (used in mode "random")."""
 
     def __init__(self, cfg: StyleGANConfig, geometry: Geometry) -> None:
         super().__init__()
@@ -218,15 +225,21 @@ class SynthesisNetwork(nn.Module):
             _GBlock(ch(2 ** (k - 1)), ch(2 ** k), geometry.channels, cfg.w_dim, 2 ** k, fused, npc)
             for k in range(3, log2r + 1))
         self.num_ws = 2 + 2 * len(self.blocks)
+        #: Side of each noise input, in the order ``forward`` consumes them.
+        self.noise_resolutions = [4] + [2 ** k for k in range(3, log2r + 1) for _ in range(2)]
 
-    def forward(self, ws: Tensor, noise_mode: NoiseMode) -> Tensor:
+    def forward(self, ws: Tensor, noise_mode: NoiseMode, noise: list[Tensor] | None = None) -> Tensor:
         n = ws.shape[0]
+        if noise is not None and len(noise) != len(self.noise_resolutions):
+            raise ValueError(f"expected {len(self.noise_resolutions)} noise tensors, got {len(noise)}")
+        layer_noise = list(noise) if noise is not None else [None] * len(self.noise_resolutions)
         x = self.const.unsqueeze(0).expand(n, -1, -1, -1)
-        x = self.conv4(x, ws[:, 0], noise_mode)
+        x = self.conv4(x, ws[:, 0], noise_mode, layer_noise[0])
         img = self.torgb4(x, ws[:, 1])
         i = 1
-        for block in self.blocks:
-            x, img = block(x, img, ws[:, i], ws[:, i + 1], ws[:, i + 2], noise_mode)
+        for j, block in enumerate(self.blocks):
+            pair = (layer_noise[1 + 2 * j], layer_noise[2 + 2 * j])
+            x, img = block(x, img, ws[:, i], ws[:, i + 1], ws[:, i + 2], noise_mode, pair)
             i += 2
         return img
 
@@ -248,8 +261,14 @@ class StyleGANGenerator(nn.Module):
         self.synthesis = SynthesisNetwork(cfg, geometry)
         self.num_ws = self.synthesis.num_ws
 
+    def draw_noise(self, n: int, generator: torch.Generator) -> list[Tensor]:
+        """Per-layer noise inputs for ``n`` samples from ``generator`` (CPU): one
+        ``(n, 1, r, r)`` tensor per noise layer, for ``forward(..., noise=...)``."""
+        return [torch.randn(n, 1, r, r, generator=generator)
+                for r in self.synthesis.noise_resolutions]
+
     def forward(self, z: Tensor, c: Tensor | None = None, truncation_psi: float = 1.0,
-                noise_mode: NoiseMode | None = None) -> Tensor:
+                noise_mode: NoiseMode | None = None, noise: list[Tensor] | None = None) -> Tensor:
         training = self.training
         w = self.mapping(z, c, update_w_avg=training)
         if truncation_psi != 1.0:
@@ -260,7 +279,7 @@ class StyleGANGenerator(nn.Module):
             ws = self._mix_styles(ws, z, c, truncation_psi)
         if noise_mode is None:
             noise_mode = "random" if training else self.sample_noise_mode
-        return torch.tanh(self.synthesis(ws, noise_mode))
+        return torch.tanh(self.synthesis(ws, noise_mode, noise))
 
     # Style mixing regularisation (split into hooks so tests can force its choices).
 
@@ -342,17 +361,15 @@ def build(cfg: StyleGANConfig, geometry: Geometry) -> tuple[nn.Module, nn.Module
     return StyleGANGenerator(cfg, geometry), StyleGANDiscriminator(cfg, geometry)
 
 
+#: stylegan2-ada-pytorch (train.py, cifar/auto configs): Adam(0.0025, β = (0, 0.99), ε = 1e-8).
+STYLEGAN_ADAM = OptimizerConfig(name="adam", lr=0.0025, betas=(0.0, 0.99), eps=1e-8)
+
 SPEC = register_variant(
     VariantSpec(
         name="stylegan",
         model_config=StyleGANConfig,
         build=build,
-        defaults={
-            "loss": {"name": "logistic_r1"},
-            "g_optim": {"name": "adam", "lr": 0.0025, "betas": [0.0, 0.99]},
-            "d_optim": {"name": "adam", "lr": 0.0025, "betas": [0.0, 0.99]},
-            "ema_kimg": 2.5,
-            "ema_rampup": 0.05,
-        },
+        default=VariantConfig(model=StyleGANConfig(), loss=LogisticR1Config(),
+                              g_optim=STYLEGAN_ADAM, d_optim=STYLEGAN_ADAM),
     )
 )

@@ -16,7 +16,8 @@ from torch import nn
 
 from ganbench.errors import ParamsError
 from ganbench.models import register_variant
-from ganbench.models.base import Geometry, VariantSpec
+from ganbench.losses.wasserstein_gp import WassersteinGPConfig
+from ganbench.models.base import Geometry, OptimizerConfig, VariantConfig, VariantSpec
 from ganbench.models.dcgan import DCGANConfig, DCGANDiscriminator, DCGANGenerator
 
 
@@ -42,15 +43,16 @@ def build(cfg: WGANGPConfig, geometry: Geometry) -> tuple[nn.Module, nn.Module]:
     return DCGANGenerator(cfg, geometry), DCGANDiscriminator(cfg, geometry)
 
 
+#: Gulrajani et al. 2017, Algorithm 1: Adam(1e-4, β = (0, 0.9)), λ = 10, n_critic = 5.
+WGAN_GP_ADAM = OptimizerConfig(name="adam", lr=1e-4, betas=(0.0, 0.9))
+
 SPEC = register_variant(
     VariantSpec(
         name="wgan_gp",
         model_config=WGANGPConfig,
         build=build,
-        defaults={
-            "loss": {"name": "wasserstein_gp", "gp_weight": 10.0, "n_critic": 5},
-            "g_optim": {"name": "adam", "lr": 1e-4, "betas": [0.0, 0.9]},
-            "d_optim": {"name": "adam", "lr": 1e-4, "betas": [0.0, 0.9]},
-        },
+        default=VariantConfig(model=WGANGPConfig(),
+                              loss=WassersteinGPConfig(gp_weight=10.0, n_critic=5),
+                              g_optim=WGAN_GP_ADAM, d_optim=WGAN_GP_ADAM),
     )
 )

@@ -273,7 +273,8 @@ class NoiseInjection(nn.Module):
 
     ``forward(x, noise_mode)`` with ``x (N, C, H, W)`` returns the same shape:
 
-    * ``"random"``: fresh N(0, 1) noise of shape (N, 1, H, W), shared by channels;
+    * ``"random"``: N(0, 1) noise of shape (N, 1, H, W), shared by channels: the given
+      ``noise`` tensor, or freshly drawn from the global RNG when it is None;
     * ``"const"``: the fixed buffer ``noise_const`` (1, 1, H, W), identical for
       every sample and call (deterministic output);
     * ``"none"``: no noise.
@@ -285,12 +286,16 @@ class NoiseInjection(nn.Module):
         self.strength = nn.Parameter(torch.zeros(channels if per_channel else ()))
         self.register_buffer("noise_const", torch.randn(1, 1, resolution, resolution))
 
-    def forward(self, x: Tensor, noise_mode: NoiseMode = "random") -> Tensor:
+    def forward(self, x: Tensor, noise_mode: NoiseMode = "random", noise: Tensor | None = None) -> Tensor:
         if noise_mode == "none":
             return x
         if noise_mode == "random":
-            noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device,
-                                dtype=x.dtype)
+            if noise is None:
+                noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device,
+                                    dtype=x.dtype)
+            elif noise.shape != (x.shape[0], 1, x.shape[2], x.shape[3]):
+                raise ValueError(f"noise must have shape {(x.shape[0], 1, *x.shape[2:])}, "
+                                 f"got {tuple(noise.shape)}")
         elif noise_mode == "const":
             noise = self.noise_const
         else:
@@ -305,7 +310,8 @@ class StyledConv2d(nn.Module):
     Args: as :class:`ModulatedConv2d` plus ``resolution`` (output side, for the
     noise buffer) and ``noise_per_channel``.
 
-    Shapes: ``x (N, in_channels, H, W), w (N, w_dim) → (N, out_channels, up·H, up·W)``.
+    Shapes: ``x (N, in_channels, H, W), w (N, w_dim) → (N, out_channels, up·H, up·W)``;
+    ``noise`` (optional, mode "random") is ``(N, 1, up·H, up·W)``.
     """
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int,
@@ -317,8 +323,9 @@ class StyledConv2d(nn.Module):
         self.noise = NoiseInjection(resolution, out_channels, per_channel=noise_per_channel)
         self.bias = nn.Parameter(torch.zeros(out_channels))
 
-    def forward(self, x: Tensor, w: Tensor, noise_mode: NoiseMode = "random") -> Tensor:
-        x = self.noise(self.conv(x, w), noise_mode)
+    def forward(self, x: Tensor, w: Tensor, noise_mode: NoiseMode = "random",
+                noise: Tensor | None = None) -> Tensor:
+        x = self.noise(self.conv(x, w), noise_mode, noise)
         return activate(x + self.bias.view(1, -1, 1, 1), "lrelu")
 
 

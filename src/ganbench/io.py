@@ -1,0 +1,114 @@
+"""Writing files so that nothing half-written ever sits under a final name.
+
+Every writer in ganbench goes through :func:`atomic_path`: the bytes go to a temporary
+file beside the target, are flushed and fsync'ed, and the file is renamed over the
+target only when the writer finished without an exception.  A crash (or ``kill -9``)
+leaves the previous file intact.  Writers whose output is a DVC output are also
+byte-stable: equal content gives equal bytes (no timestamps, no file names inside).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: Fixed timestamp for zip members (np.savez would stamp the current time).
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it over ``path`` on success.
+
+    The temporary file is fsync'ed before the rename, and the folder after it, so the
+    rename is durable.  On an exception the temporary file is removed and ``path`` is
+    left as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; use the usual mode
+        with open(tmp_path, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+        _fsync_dir(path.parent)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path: str | os.PathLike[str], data: Any, sort_keys: bool = False) -> None:
+    """Indented JSON with a trailing newline (numpy scalars and paths are converted)."""
+    write_text(path, json.dumps(data, indent=2, sort_keys=sort_keys, default=_json_default) + "\n")
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (np.floating, np.integer, np.bool_)):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
+    """``torch.save`` through an open file object (so the archive's inner name does not
+    depend on the file name: identical objects give identical bytes), atomically."""
+    import torch
+
+    with atomic_path(path) as tmp, tmp.open("wb") as f:
+        torch.save(obj, f)
+
+
+def save_npz(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray]) -> None:
+    """``np.savez``'s layout (readable by ``np.load(..., allow_pickle=False)``), written
+    with a fixed member timestamp so that equal arrays give byte-identical files."""
+    with atomic_path(path) as tmp, tmp.open("wb") as f:
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
+            for name, array in arrays.items():
+                info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH)
+                with zf.open(info, "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

