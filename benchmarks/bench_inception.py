@@ -24,13 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganbench.metrics.inception import (
-    WEIGHTS_FILENAME,
-    build_weights,
-    extract_features,
-    fast_inception,
-    load_inception,
-)
+from ganbench.metrics.inception_features import extract_features, fast_inception
+from ganbench.metrics.inception_weights import WEIGHTS_FILENAME, build_weights, load_inception
 
 DEFAULT_WEIGHTS = Path("models/inception") / WEIGHTS_FILENAME
 

@@ -21,12 +21,14 @@ import time
 import torch
 from torch import nn
 
-from ganbench.config import TrainConfig
 from ganbench.losses import OBJECTIVES
 from ganbench.models import VARIANTS, Geometry
-from ganbench.sampling import latents
+from ganbench.sampling.latents import latents
 from ganbench.tracking import NullTracker
-from ganbench.training.loop import Progress, RealBatches, Trainee, make_optimizer, train_loop
+from ganbench.training.budget import Budget
+from ganbench.training.loop import Cadence, Grid, train_loop
+from ganbench.training.optim import make_optimizer
+from ganbench.training.state import Progress, RealBatches, Trainee
 
 
 def plain_pytorch_loop(G: nn.Module, D: nn.Module, images: torch.Tensor, batch: int, steps: int) -> float:
@@ -57,17 +59,17 @@ def ganbench_loop(name: str, images: torch.Tensor, batch: int, steps: int, track
     cfg = spec.parse({}, prefix=name)
     G, D = spec.build(cfg.model, Geometry(1, 32, 0))
     G = G.to(memory_format=torch.channels_last)
-    D = D.to(memory_format=torch.channels_last)
+    D = D.to(memory_format=torch.channels_last) if D is not None else None
     objective = OBJECTIVES.get(cfg.loss.name)(cfg.loss, G, D)
-    trainee = Trainee(G, D, objective, make_optimizer(G, cfg.g_optim), make_optimizer(D, cfg.d_optim),
+    trainee = Trainee(G, D, objective, make_optimizer(G, cfg.g_optim, objective.reg_interval("G")),
+                      make_optimizer(D, cfg.d_optim, objective.reg_interval("D")) if D is not None else None,
                       RealBatches(images, None, batch, 0, torch.device("cpu"), channels_last=True))
     # Log every 50 steps as the default params do; no grids or checkpoints inside the timing.
-    tcfg = TrainConfig(log_every=50 if tracking else 10**9, image_every=10**9, checkpoint_every=10**9)
-    total = batch * steps * objective.d_steps
-    start = time.perf_counter()
-    train_loop(trainee, tcfg, NullTracker(), total_images=total, state=Progress(),
-               fixed_z=latents(4, G.z_dim, 0), fixed_c=None, grid_nrow=2, save=lambda s: None)
-    return total / (time.perf_counter() - start)
+    cadence = Cadence(log_every=50 if tracking else 10**9, image_every=10**9, checkpoint_every_images=10**12)
+    state = train_loop(trainee, Budget("g_steps", steps), cadence, NullTracker(), state=Progress(),
+                       grid=Grid(latents(4, G.z_dim, 0), None, 2, 0), save=lambda s: None,
+                       clock=time.perf_counter)
+    return state.images_seen / state.wall_clock_s
 
 
 def median_rate(fn, repeats: int) -> float:

@@ -56,7 +56,6 @@ def test_phases_and_lazy_interval():
     assert obj.d_steps == 1
     obj0, *_ = make(r1_gamma=0.0)
     assert [p.name for p in obj0.phases] == ["Dmain", "Gmain"]
-    assert LogisticR1Config().r1_interval == 16
 
 
 def test_main_losses():

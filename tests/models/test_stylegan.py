@@ -86,12 +86,8 @@ def test_every_parameter_gets_a_nonzero_gradient(name, num_classes):
 # --------------------------------------------------------------------------- stylegan
 
 
-def test_defaults():
+def test_default_networks_are_sized_for_a_cpu():
     cfg = VARIANTS.get("stylegan").parse({})
-    assert cfg.loss.name == "logistic_r1"
-    assert cfg.g_optim.betas == (0.0, 0.99) and cfg.d_optim.betas == (0.0, 0.99)
-    assert cfg.model.style_mixing_prob == 0.9
-    assert cfg.model.mapping_lr_multiplier == 0.01
     G, D = VARIANTS.get("stylegan").build(cfg.model, Geometry(1, 32, 0))
     assert G.supports_truncation is True
     assert 50_000 < count_parameters(G) < 2_000_000

@@ -10,21 +10,10 @@ import torch
 from torch import nn
 
 from ganbench.errors import ParamsError
-from ganbench.losses import OBJECTIVES
 from ganbench.models import VARIANTS, Geometry
 from ganbench.models.dcgan import DCGANDiscriminator, DCGANGenerator
 
 SMALL = {"z_dim": 16, "g_channels": 8, "d_channels": 8}
-
-
-def test_paper_defaults():
-    cfg = VARIANTS.get("wgan_gp").parse({})
-    assert cfg.loss.name == "wasserstein_gp"
-    assert cfg.loss.gp_weight == 10.0 and cfg.loss.n_critic == 5
-    for opt in (cfg.g_optim, cfg.d_optim):
-        assert opt.name == "adam" and opt.lr == pytest.approx(1e-4) and opt.betas == (0.0, 0.9)
-    assert cfg.model.d_batchnorm is False and cfg.model.d_layernorm is True
-    assert OBJECTIVES.get(cfg.loss.name)(cfg.loss, None, None).d_steps == 5
 
 
 def test_reuses_dcgan_networks_with_a_normalisation_free_critic():

@@ -14,7 +14,6 @@ the extra row/column goes to the bottom/right.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
