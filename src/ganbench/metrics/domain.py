@@ -60,6 +60,10 @@ Progress = Callable[[dict[str, float]], None]
 class ClassifierConfig:
     """Architecture and training recipe of the domain classifier.
 
+    The defaults reached 93.07 % test accuracy on the real Fashion-MNIST (60k train,
+    10k test; 620 266 parameters) in 726 s on one thread of a heavily shared 2-core
+    AVX2 CPU (~825 training images/s).  MNIST was not available to measure.
+
     Attributes:
         width: channels of the first convolution (then 2x and 4x); 32 → ~0.6 M params.
         feature_dim: size of the penultimate (feature) layer.
@@ -457,7 +461,7 @@ Runner = Callable[[torch.Tensor], tuple[Any, Any]]
 def features_and_predictions(
     model: DomainClassifier,
     images: Any,
-    batch_size: int = 500,
+    batch_size: int = 128,
     *,
     runner: Runner | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -468,7 +472,9 @@ def features_and_predictions(
         images: uint8 ``(N, C, H, W)`` (numpy or torch), converted to [-1, 1] exactly
             as preprocessing does.  Three identical channels are accepted by a
             one-channel model (grayscale repeated).
-        batch_size: images per forward pass.
+        batch_size: images per forward pass.  128 keeps every activation under
+            glibc's mmap threshold, so buffers are reused instead of page-faulted in
+            afresh; at 500 the same pass ran ~1.5x slower on a 2-core CPU.
         runner: what maps a float32 ``(B, C, H, W)`` batch to ``(features, logits)``;
             default :func:`inference_module` of ``model`` (torch, channels_last).  An
             :class:`~ganbench.metrics.onnx_engine.OnnxModule` fits here.
