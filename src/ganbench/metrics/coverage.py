@@ -1,0 +1,199 @@
+"""Class coverage of generated samples, judged by a classifier's predictions.
+
+A generator that drops classes (mode collapse) can still have a decent FID on a small
+sample.  Here a domain classifier (:mod:`ganbench.metrics.domain`) labels every
+generated image, and the predicted-class histogram is compared with the reference
+split's label histogram:
+
+* ``kl``: ``KL(ref || gen) = sum_c p_c log(p_c / q_c)`` in nats, where ``p`` is the
+  reference class distribution and ``q`` the generated one after additive smoothing
+  ``q_c = (q_c + eps) / (1 + C eps)`` (``eps`` = :attr:`CoverageConfig.epsilon`,
+  default 1e-6).  The smoothing only keeps a class the generator never produces from
+  making the divergence infinite; it then contributes ``p_c log(p_c / eps)``
+  (~1.15 nats for a 10 % class at the default).  Classes absent from the reference
+  contribute 0 (``0 log 0 = 0``).
+* ``covered``: how many classes receive at least ``min_share`` (default one half) of
+  their reference share, i.e. ``q_c >= min_share * p_c`` (unsmoothed ``q``), among the
+  classes present in the reference.
+
+For class-conditional generators, :func:`conditional_accuracy` gives, per class ``c``,
+the fraction of samples generated *for* ``c`` that the classifier predicts as ``c``,
+and the mean over the classes that were asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ganbench.errors import MetricError
+
+
+@dataclass(frozen=True)
+class CoverageConfig:
+    """Knobs of :func:`class_coverage`.
+
+    Attributes:
+        num_classes: number of classes C of the dataset (labels are 0..C-1).
+        epsilon: additive smoothing of the generated distribution inside the KL.
+        min_share: a class counts as covered when its generated share is at least
+            ``min_share`` times its reference share.
+    """
+
+    num_classes: int = 10
+    epsilon: float = 1e-6
+    min_share: float = 0.5
+
+
+@dataclass(frozen=True)
+class CoverageResult:
+    """Histograms (fractions, length C) and the coverage numbers derived from them."""
+
+    kl: float
+    covered: int
+    num_reference_classes: int
+    gen_hist: np.ndarray = field(repr=False)
+    ref_hist: np.ndarray = field(repr=False)
+    uncovered: tuple[int, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (histograms as lists)."""
+        return {
+            "kl": self.kl,
+            "covered": self.covered,
+            "num_reference_classes": self.num_reference_classes,
+            "gen_hist": self.gen_hist.tolist(),
+            "ref_hist": self.ref_hist.tolist(),
+            "uncovered": list(self.uncovered),
+        }
+
+
+@dataclass(frozen=True)
+class ConditionalAccuracy:
+    """Per-class accuracy of a conditional generator (NaN for classes never requested),
+    its mean over the requested classes, and the number of samples per class."""
+
+    per_class: np.ndarray = field(repr=False)
+    mean: float
+    counts: np.ndarray = field(repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (NaN → None)."""
+        return {
+            "per_class": [None if np.isnan(v) else float(v) for v in self.per_class],
+            "mean": None if np.isnan(self.mean) else self.mean,
+            "counts": self.counts.tolist(),
+        }
+
+
+def _labels(name: str, labels: Any, num_classes: int) -> np.ndarray:
+    """``labels`` as a 1-d int64 array with values in ``0..num_classes-1``."""
+    if hasattr(labels, "detach"):  # torch tensor
+        labels = labels.detach().cpu().numpy()
+    arr = np.asarray(labels)
+    if arr.ndim != 1:
+        raise MetricError(f"class coverage: {name} must be a 1-d label array, got shape {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise MetricError(
+            f"class coverage: {name} must hold integer class labels, got {arr.dtype}; pass "
+            f"predicted class indices, not scores"
+        )
+    arr = arr.astype(np.int64, copy=False)
+    if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
+        raise MetricError(
+            f"class coverage: {name} has labels outside 0..{num_classes - 1} "
+            f"(min {arr.min()}, max {arr.max()}); use the classifier trained on this dataset"
+        )
+    return arr
+
+
+def class_histogram(labels: Any, num_classes: int) -> np.ndarray:
+    """Counts ``(num_classes,)`` int64 of integer ``labels`` ``(N,)`` in 0..C-1."""
+    return np.bincount(_labels("labels", labels, num_classes), minlength=num_classes)
+
+
+def kl_divergence(p: np.ndarray, q: np.ndarray, epsilon: float = 1e-6) -> float:
+    """``KL(p || q)`` in nats of two distributions ``(C,)``, with ``q`` smoothed as
+    ``(q + epsilon) / (1 + C epsilon)`` and ``0 log 0 = 0`` for ``p``."""
+    p = np.asarray(p, dtype=np.float64)
+    q = (np.asarray(q, dtype=np.float64) + epsilon) / (1.0 + len(q) * epsilon)
+    nz = p > 0
+    return float(np.sum(p[nz] * np.log(p[nz] / q[nz])))
+
+
+def class_coverage(
+    gen_predictions: Any, ref_labels: Any, cfg: CoverageConfig | None = None
+) -> CoverageResult:
+    """Coverage of the reference classes by generated samples.
+
+    Args:
+        gen_predictions: ``(N_gen,)`` classifier-predicted classes of generated images.
+        ref_labels: ``(N_ref,)`` true labels of the reference split.
+        cfg: class count, smoothing and covered threshold (default :class:`CoverageConfig`).
+
+    Returns:
+        :class:`CoverageResult` with ``KL(ref || gen)``, the number of covered classes,
+        both histograms (fractions) and the uncovered class indices.
+
+    Raises:
+        MetricError: empty inputs or labels outside ``0..C-1``.
+    """
+    cfg = CoverageConfig() if cfg is None else cfg
+    if cfg.num_classes < 1 or cfg.epsilon <= 0 or cfg.min_share < 0:
+        raise MetricError(
+            f"class coverage needs num_classes >= 1, epsilon > 0 and min_share >= 0, got "
+            f"{cfg.num_classes}, {cfg.epsilon}, {cfg.min_share}; fix the coverage settings"
+        )
+    gen = class_histogram(gen_predictions, cfg.num_classes)
+    ref = class_histogram(ref_labels, cfg.num_classes)
+    if gen.sum() == 0 or ref.sum() == 0:
+        raise MetricError(
+            f"class coverage needs generated and reference labels, got {int(gen.sum())} and "
+            f"{int(ref.sum())}; generate samples / load the reference split first"
+        )
+    q = gen / gen.sum()
+    p = ref / ref.sum()
+    present = p > 0
+    ok = present & (q >= cfg.min_share * p)
+    return CoverageResult(
+        kl=kl_divergence(p, q, cfg.epsilon),
+        covered=int(ok.sum()),
+        num_reference_classes=int(present.sum()),
+        gen_hist=q,
+        ref_hist=p,
+        uncovered=tuple(int(c) for c in np.flatnonzero(present & ~ok)),
+    )
+
+
+def conditional_accuracy(
+    requested: Any, predicted: Any, num_classes: int = 10
+) -> ConditionalAccuracy:
+    """Per-class accuracy of a class-conditional generator.
+
+    Args:
+        requested: ``(N,)`` the class each sample was generated for.
+        predicted: ``(N,)`` the classifier's prediction for each sample.
+        num_classes: C.
+
+    Returns:
+        :class:`ConditionalAccuracy`: ``per_class[c]`` = fraction of samples requested
+        as ``c`` predicted as ``c`` (NaN when ``c`` was never requested), ``mean`` over
+        the requested classes (each class weighted equally), and per-class counts.
+    """
+    req = _labels("requested", requested, num_classes)
+    pred = _labels("predicted", predicted, num_classes)
+    if req.shape != pred.shape or req.size == 0:
+        raise MetricError(
+            f"conditional accuracy needs one prediction per requested label, got "
+            f"{req.size} requested and {pred.size} predicted"
+        )
+    counts = np.bincount(req, minlength=num_classes)
+    hits = np.bincount(req[req == pred], minlength=num_classes)
+    per_class = np.full(num_classes, np.nan)
+    asked = counts > 0
+    per_class[asked] = hits[asked] / counts[asked]
+    return ConditionalAccuracy(
+        per_class=per_class, mean=float(per_class[asked].mean()), counts=counts
+    )
