@@ -13,8 +13,12 @@ import pandas as pd
 from ganbench.errors import DataError
 from ganbench.io import write_text
 
-TRAIN_COLUMNS = ["loss", "kimg", "g_steps", "d_steps", "batch_size", "wall_clock_s", "images_per_s",
-                 "params_G", "params_D"]
+TRAIN_COLUMNS = ["loss", "budget", "kimg", "g_steps", "d_steps", "batch_size", "ema_kimg", "wall_clock_s",
+                 "images_per_s", "params_G", "params_D"]
+
+#: Provenance fields that must agree for two scores to be comparable (a protocol).
+PROTOCOL_FIELDS = ("dataset", "reference_split", "num_real", "num_gen", "image_shape", "feature_extractor",
+                   "weights_sha256", "resize", "samples.generator", "samples.truncation", "samples.batchnorm")
 
 
 def _read_json(path: Path, stage: str) -> dict[str, Any]:
@@ -24,10 +28,24 @@ def _read_json(path: Path, stage: str) -> dict[str, Any]:
         raise DataError(f"{path} is missing or unreadable; run `dvc repro {stage}` first") from None
 
 
+WARNING = ("**Warning:** these scores were made with different protocols (see `fid_protocol` "
+           "and below): compare only rows with the same protocol.")
+
+
+def protocol(prov: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a score's provenance that define its protocol (see PROTOCOL_FIELDS)."""
+    out = {}
+    for field in PROTOCOL_FIELDS:
+        value: Any = prov
+        for part in field.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        out[field] = value
+    return out
+
+
 def provenance_key(prov: dict[str, Any]) -> str:
-    """Scores are comparable only when these match."""
-    keys = ("feature_extractor", "weights_sha256", "reference", "resize", "num_real")
-    return json.dumps({k: prov.get(k) for k in keys}, sort_keys=True, default=str)
+    """Scores are comparable only when every protocol field matches."""
+    return json.dumps(protocol(prov), sort_keys=True, default=str)
 
 
 def collect(variants: list[str], train_dir: Path, eval_dir: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
@@ -39,6 +57,9 @@ def collect(variants: list[str], train_dir: Path, eval_dir: Path) -> tuple[pd.Da
         row.update({k: val for k, val in ev.items() if k.startswith(("fid", "kid"))})
         row.update({"num_gen": ev.get("num_gen"), "num_real": ev.get("num_real")})
         row.update({k: tr.get(k) for k in TRAIN_COLUMNS})
+        if tr.get("budget") is not None:
+            row["budget"] = f"{tr['budget']} {tr.get('budget_amount', ''):g}" if isinstance(
+                tr.get("budget_amount"), (int, float)) else tr["budget"]
         rows.append(row)
         provs.append(ev.get("provenance", {}))
     return pd.DataFrame(rows), provs
@@ -62,21 +83,29 @@ def build_report(variants: list[str], train_dir: Path, eval_dir: Path, samples_d
 
     lines = [f"# {title}", "", df.to_markdown(index=False, floatfmt=".4g"), ""]
     if len(groups) > 1:
-        lines += ["**Warning:** these FIDs were made with different protocols "
-                  "(see `fid_protocol` and below); compare only rows with the same protocol.", ""]
+        lines += [WARNING, ""]
     lines += ["## How the scores were made", ""]
     for i, g in enumerate(groups, 1):
         example = provs[[provenance_key(p) for p in provs].index(g)]
-        lines.append(f"Protocol {i}:")
-        lines += [f"- {k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}" for k, v in example.items()]
+        members = [v for v, p in zip(variants, provs) if provenance_key(p) == g]
+        lines.append(f"Protocol {i} ({', '.join(members)}):")
+        lines += [f"- {k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}"
+                  for k, v in protocol(example).items()]
+        lines.append(f"- versions: {json.dumps(example.get('versions'))}")
         lines.append("")
-    lines += ["Training cost columns: `kimg` = thousands of real images shown to the discriminator, "
-              "`g_steps`/`d_steps` = optimizer steps, `wall_clock_s` and `images_per_s` measured on "
-              "the machine that trained.", "", "## Samples", ""]
+    budgets = sorted({str(b) for b in df["budget"].dropna()}) if "budget" in df else []
+    lines += [f"Training budget: {', '.join(budgets) or 'unknown'} (the same for every variant "
+              "unless stated otherwise). Cost columns: `kimg` = thousands of real images shown to "
+              "the discriminator, `g_steps`/`d_steps` = optimizer steps, `ema_kimg` = the "
+              "generator EMA half-life, `wall_clock_s` and `images_per_s` measured on the machine "
+              "that trained.", "", "## Samples", ""]
     lines += [f"### {v}\n\n![{v}]({v}.png)\n" for v in with_grids]
     write_text(out_dir / "report.md", "\n".join(lines))
 
-    body = [f"<h1>{html.escape(title)}</h1>", df.to_html(index=False, float_format=lambda x: f"{x:.4g}")]
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    if len(groups) > 1:
+        body.append(f"<p><strong>{html.escape(WARNING.strip('*'))}</strong></p>")
+    body.append(df.to_html(index=False, float_format=lambda x: f"{x:.4g}"))
     body += [f"<h2>{html.escape(v)}</h2><img src='{html.escape(v)}.png' alt='{html.escape(v)} samples'>"
              for v in with_grids]
     body += ["<h2>How the scores were made</h2><pre>"

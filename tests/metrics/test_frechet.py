@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from ganbench.data.fixtures import make_fake_dataset
+from tests.fixtures import make_fake_dataset
 from ganbench.data.idx import read_idx
 from ganbench.errors import MetricError
-from ganbench.metrics import inception as inc
+from ganbench.metrics import inception_features as feat
+from ganbench.metrics import inception_weights as inc
 from ganbench.metrics.frechet import frechet_distance, trace_sqrt_product
 
 pytestmark = pytest.mark.timeout(120)
@@ -54,7 +55,7 @@ def real_features(tmp_path_factory) -> tuple[np.ndarray, np.ndarray]:
     make_fake_dataset(base / "data", n_train=100, n_test=0, seed=3)
     images = read_idx(base / "data" / "train-images-idx3-ubyte.gz")
     images = np.pad(images, ((0, 0), (2, 2), (2, 2)))[:, None]  # 0 pads = -1 after scaling
-    feats = inc.extract_features(images, model, batch_size=50, progress=False)
+    feats = feat.extract_features(images, model, batch_size=50, progress=False)
     return feats[:50], feats[50:]
 
 

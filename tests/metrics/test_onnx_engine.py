@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganbench.data.fixtures import make_fake_dataset
+from tests.fixtures import make_fake_dataset
 from ganbench.data.idx import read_idx
 from ganbench.data.preprocess import to_tensor
 from ganbench.errors import MetricError

@@ -91,6 +91,10 @@ class SampleConfig:
     grid_size: int = 64
     #: Which generator is sampled: the EMA copy or the raw trained weights.
     generator: Literal["ema", "raw"] = "ema"
+    #: BatchNorm statistics at sampling time (generators with BatchNorm): "running" (eval
+    #: mode, the averages kept during training) or "batch" (each sampled batch normalised
+    #: by its own statistics, as in training and the PyTorch DCGAN example).
+    batchnorm: Literal["running", "batch"] = "running"
 
     def validate(self, prefix: str) -> None:
         check(self.num >= 2, f"{prefix}.num", "≥ 2")

@@ -31,11 +31,9 @@ unreadable becomes one :class:`~ganbench.errors.CheckpointError` line.
 from __future__ import annotations
 
 import copy
-import hashlib
 import math
 import os
 import sys
-import tempfile
 import time
 import zipfile
 from collections.abc import Callable
@@ -48,6 +46,7 @@ import torch
 from torch import nn
 
 from ganbench.errors import CheckpointError, MetricError
+from ganbench.io import sha256_file, torch_save
 
 FORMAT = "ganbench-domain-classifier"
 FORMAT_VERSION = 1
@@ -524,15 +523,6 @@ def features_and_predictions(
 # --------------------------------------------------------------------------- files
 
 
-def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes, read in ``chunk``-byte pieces."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def save_classifier(
     model: DomainClassifier,
     cfg: ClassifierConfig,
@@ -555,16 +545,7 @@ def save_classifier(
         "metrics": asdict(metrics) if not isinstance(metrics, dict) else dict(metrics),
         "torch": str(torch.__version__),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    torch_save(payload, path)
     return sha256_file(path)
 
 

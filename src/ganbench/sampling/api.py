@@ -12,7 +12,7 @@ import torch
 
 from ganbench.config.schema import SampleConfig
 from ganbench.runtime import resolve_device
-from ganbench.sampling.generate import generate, resolve_truncation
+from ganbench.sampling.generate import generate, has_batchnorm, resolve_truncation
 from ganbench.sampling.latents import grid_inputs, labels, latents, noise_generator, slerp
 from ganbench.training.checkpoint import load_checkpoint, sampling_generator
 
@@ -43,16 +43,16 @@ def sample_checkpoint(ckpt_path: Path, cfg: SampleConfig, device: str = "auto") 
     z = latents(cfg.num, G.z_dim, cfg.seed)
     c = labels(cfg.num, geometry.num_classes)
     images = generate(G, z, c, truncation_psi=psi, batch_size=cfg.batch_size, device=dev,
-                      noise=noise_generator(cfg.seed), show_progress=True)
+                      noise=noise_generator(cfg.seed), batchnorm=cfg.batchnorm, show_progress=True)
     gz, gc, nrow = grid_inputs(G.z_dim, cfg.grid_size, cfg.seed + 1, geometry.num_classes)
     grid = generate(G, gz, gc, truncation_psi=psi, batch_size=cfg.batch_size, device=dev,
-                    noise=noise_generator(cfg.seed + 1))
+                    noise=noise_generator(cfg.seed + 1), batchnorm=cfg.batchnorm)
     progress = ckpt["progress"]
     meta = {
         "variant": ckpt["variant"],
         "generator": cfg.generator,
         "ema_kimg": (ckpt.get("train") or {}).get("ema_kimg") if cfg.generator == "ema" else None,
-        "batchnorm": "running",
+        "batchnorm": cfg.batchnorm if has_batchnorm(G) else None,
         "truncation": psi,
         "num": cfg.num,
         "seed": cfg.seed,

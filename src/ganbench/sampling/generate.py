@@ -81,10 +81,14 @@ def generate(
     return np.concatenate(out) if out else np.zeros((0,), np.uint8)
 
 
+def has_batchnorm(G: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in G.modules())
+
+
 def _with_batch_statistics(G: nn.Module) -> nn.Module:
     """A copy of ``G`` to run with batch-statistics BatchNorm (its running statistics
     would otherwise be updated by every sampled batch); ``G`` itself when it has none."""
-    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in G.modules()):
+    if not has_batchnorm(G):
         return G
     import copy
 
