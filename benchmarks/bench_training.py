@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from ganbench.losses import OBJECTIVES
-from ganbench.models import VARIANTS, Geometry
+from ganbench.models import VARIANTS
+from ganbench.models.base import Geometry
 from ganbench.sampling.latents import latents
 from ganbench.tracking import NullTracker
 from ganbench.training.budget import Budget

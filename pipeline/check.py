@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from ganbench.thresholds import check as check_thresholds
-from ganbench.thresholds import load_thresholds
 from ganbench_pipeline.common import clean_errors
 
 app = typer.Typer()
@@ -25,6 +23,9 @@ def check(
 ) -> None:
     """Compare metrics/eval/<variant>.json against THRESHOLDS: print metric, value,
     threshold and margin; exit 1 on a breach, 2 on a missing metric."""
+    from ganbench.thresholds import check as check_thresholds
+    from ganbench.thresholds import load_thresholds
+
     rows = check_thresholds(load_thresholds(thresholds), eval_metrics)
     typer.echo(f"{'':4} {'variant':<10} {'metric':<16} {'value':>10} {'max':>10} {'margin':>10}")
     for r in rows:

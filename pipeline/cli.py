@@ -1,8 +1,18 @@
-"""The ``ganbench`` console script: one sub-app per stage module, composed with add_typer."""
+"""The ``ganbench`` console script: one sub-app per stage module, composed with add_typer.
+
+``main()`` imports only the module of the command it runs (the full app is built for
+``--help`` and for tests), so a stage loads, and depends on, only its own code. With
+``$GANBENCH_TRACE_MODULES`` set to a file, each command appends the package files it
+loaded to it as JSON lines (how the tests check dvc.yaml's code deps)."""
 
 from __future__ import annotations
 
+import atexit
+import importlib
+import json
 import os
+import sys
+from pathlib import Path
 
 # Nothing in a stage may try the network for telemetry.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -10,35 +20,71 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 import typer  # noqa: E402
 
-from ganbench_pipeline import (  # noqa: E402
-    check,
-    download,
-    evaluate,
-    fid_weights,
-    generate,
-    params,
-    preprocess,
-    reference,
-    report,
-    sample,
-    train,
-)
+#: command name → module of ganbench_pipeline that defines it.
+COMMANDS = {
+    "download": "download", "preprocess": "preprocess", "fid-weights": "fid_weights",
+    "reference": "reference", "classifier": "classifier", "domain-reference": "domain_reference",
+    "train": "train", "sample": "sample", "evaluate": "evaluate", "report": "report",
+    "generate": "generate", "check": "check", "params": "params",
+}
+#: Commands that are sub-apps with their own subcommands.
+GROUPS = {"params"}
 
-app = typer.Typer(
-    name="ganbench",
-    help="Train, sample, evaluate and compare GAN variants (DVC stages + MLflow runs).",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-for module in (download, preprocess, train, sample, fid_weights, reference, evaluate, report, generate,
-               check):
-    app.add_typer(module.app)
-app.add_typer(params.app, name="params")
+
+def build_app(commands: list[str]) -> typer.Typer:
+    app = typer.Typer(
+        name="ganbench",
+        help="Train, sample, evaluate and compare GAN variants (DVC stages + MLflow runs).",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+
+    @app.callback()
+    def _group() -> None:
+        """Train, sample, evaluate and compare GAN variants (DVC stages + MLflow runs)."""
+
+    for name in commands:
+        module = importlib.import_module(f"ganbench_pipeline.{COMMANDS[name]}")
+        if name in GROUPS:
+            app.add_typer(module.app, name=name)
+        else:
+            app.add_typer(module.app)
+    return app
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """``ganbench_pipeline.cli.app``: the full app, built on first use (tests, --help)."""
+    if name == "app":
+        globals()["app"] = built = build_app(list(COMMANDS))
+        return built
+    raise AttributeError(name)
+
+
+def _trace(path: str, command: str) -> None:
+    roots = {"src/ganbench/": Path(importlib.import_module("ganbench").__file__).resolve().parent,
+             "pipeline/": Path(__file__).resolve().parent}
+    files = set()
+    for module in list(sys.modules.values()):
+        origin = getattr(module, "__file__", None)
+        if not origin:
+            continue
+        origin = Path(origin).resolve()
+        for prefix, root in roots.items():
+            if origin.is_relative_to(root):
+                files.add(prefix + origin.relative_to(root).as_posix())
+    with open(path, "a") as f:
+        f.write(json.dumps({"command": command, "files": sorted(files)}) + "\n")
 
 
 def main() -> None:
-    app()
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if os.environ.get("GANBENCH_TRACE_MODULES") and command in COMMANDS:
+        atexit.register(_trace, os.environ["GANBENCH_TRACE_MODULES"], command)
+    if command in COMMANDS:
+        build_app([command])()
+    else:
+        build_app(list(COMMANDS))()
 
 
 if __name__ == "__main__":

@@ -25,10 +25,13 @@ ParamsOption = Annotated[
 ]
 
 
-def load(params_path: Path) -> Params:
+def load(params_path: Path, models: bool = False) -> Params:
     """Read and validate params.yaml (the one reader lives in ganbench.config), and apply
-    the runtime's thread setting."""
-    params = load_params(params_path, VARIANTS)
+    the runtime's thread setting. ``models``: also parse the variant sections (stages
+    that build networks); other stages neither load nor depend on model code."""
+    from ganbench.metrics.registry import METRICS
+
+    params = load_params(params_path, VARIANTS, metrics=METRICS, models=models)
     set_threads(params.runtime.threads)
     return params
 

@@ -1,4 +1,5 @@
-"""``ganbench evaluate VARIANT``: the evaluate@<variant> DVC stage (FID with provenance)."""
+"""``ganbench evaluate VARIANT --seed N``: the evaluate@<variant>-<seed> DVC stage: every
+metric in evaluate.metrics, each with its provenance."""
 
 from __future__ import annotations
 
@@ -7,10 +8,6 @@ from typing import Annotated
 
 import typer
 
-from ganbench.io import write_json
-from ganbench.metrics.fid import compute_fid
-from ganbench.sampling.files import load_samples
-from ganbench.tracking.mlflow_run import open_stage_run
 from ganbench_pipeline.common import ParamsOption, clean_errors, load, repo_root
 
 app = typer.Typer()
@@ -20,29 +17,40 @@ app = typer.Typer()
 @clean_errors
 def evaluate(
     variant: Annotated[str, typer.Argument(help="Registered variant name, e.g. dcgan.")],
+    seed: Annotated[int, typer.Option(help="Training seed of the run to evaluate.")] = 0,
     params: ParamsOption = Path("params.yaml"),
     samples: Annotated[Path, typer.Option(help="Samples file written by the sample stage.")] = Path(
-        "samples/dcgan.npz"),
-    reference: Annotated[Path, typer.Option(help="Reference statistics file.")] = Path("data/reference/stats.npz"),
+        "samples/dcgan-0.npz"),
+    reference: Annotated[Path, typer.Option(help="Inception reference file.")] = Path("data/reference/stats.npz"),
     weights: Annotated[Path, typer.Option(help="Inception weights file.")] = Path(
         "models/inception/pt_inception-2015-12-05-6726825d.pth"),
+    classifier: Annotated[Path, typer.Option(help="Domain classifier weights.")] = Path(
+        "models/classifier/classifier.pt"),
+    domain_reference: Annotated[Path, typer.Option(help="Domain reference file.")] = Path(
+        "data/domain-reference/features.npz"),
     run: Annotated[Path, typer.Option(help="run.json naming the MLflow run to log into.")] = Path(
-        "models/dcgan/run.json"),
-    out: Annotated[Path, typer.Option(help="Metrics JSON to write.")] = Path("metrics/eval/dcgan.json"),
+        "models/dcgan-0/run.json"),
+    out: Annotated[Path, typer.Option(help="Metrics JSON to write.")] = Path("metrics/eval/dcgan-0.json"),
 ) -> None:
-    """FID of VARIANT's samples against the reference statistics, with full provenance."""
+    """Every metric of evaluate.metrics for VARIANT's samples, with full provenance."""
+    from ganbench.io import write_json
+    from ganbench.metrics.evaluate import Sources, evaluate_samples
+    from ganbench.sampling.files import load_samples
+    from ganbench.tracking.mlflow_run import open_stage_run
+
     p = load(params)
     images, sample_meta = load_samples(samples)
-    result = compute_fid(images, reference, weights, batch_size=p.runtime.eval_batch_size,
-                         device=p.runtime.device, sample_meta=sample_meta)
-    result = {"variant": variant, **result}
+    result = evaluate_samples(images, sample_meta, p.evaluate, p.runtime,
+                              Sources(inception_reference=reference, inception_weights=weights,
+                                      classifier=classifier, domain_reference=domain_reference))
+    key = f"{variant}-{seed}"
+    timing = result.pop("timing")
+    result = {"variant": variant, "seed": seed, **result}
     write_json(out, result)
-    tracker = open_stage_run(p.mlflow, repo_root(params), run, variant, "evaluate")
+    tracker = open_stage_run(p.mlflow, repo_root(params), run, key, "evaluate", p)
     scalars = {k: float(v) for k, v in result.items()
-               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+               if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "seed"}
     tracker.log_metrics(scalars)
-    tracker.log_dict(result, f"eval/{variant}.json")
-    tracker.set_tags({"fid.weights_sha256": str(result["provenance"]["weights_sha256"])})
-    name = result["metric"]
-    typer.echo(f"evaluate {variant}: {name} = {result[name]:.3f} "
-               f"(N gen {result['num_gen']}, N real {result['num_real']})")
+    tracker.log_dict({**result, "timing": timing}, f"eval/{key}.json")
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in scalars.items() if not k.endswith("_std"))
+    typer.echo(f"evaluate {key}: {shown}")

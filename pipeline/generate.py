@@ -7,9 +7,6 @@ from typing import Annotated
 
 import typer
 
-from ganbench.errors import GanbenchError
-from ganbench.sampling.api import generate_from_checkpoint
-from ganbench.sampling.files import make_grid, save_png
 from ganbench_pipeline.common import clean_errors
 
 app = typer.Typer()
@@ -28,6 +25,10 @@ def generate(
     out: Annotated[Path, typer.Option(help="Output PNG grid.")] = Path("grid.png"),
 ) -> None:
     """Write a grid of N generated images to OUT."""
+    from ganbench.errors import GanbenchError
+    from ganbench.sampling.api import generate_from_checkpoint
+    from ganbench.sampling.files import make_grid, save_png
+
     try:
         images, nrow = generate_from_checkpoint(checkpoint, n=n, seed=seed, truncation=truncation,
                                                 interpolate=interpolate, class_index=class_index,

@@ -8,9 +8,6 @@ from typing import Annotated
 import typer
 import yaml
 
-from ganbench.config import deep_merge, default_params, parse_params, read_yaml
-from ganbench.io import write_text
-from ganbench.models import VARIANTS
 from ganbench_pipeline.common import ParamsOption, clean_errors
 
 app = typer.Typer(help="Show the default params or apply an overlay (e.g. params.ci.yaml).",
@@ -21,6 +18,9 @@ app = typer.Typer(help="Show the default params or apply an overlay (e.g. params
 @clean_errors
 def defaults() -> None:
     """Print a complete params.yaml holding every default (one section per variant)."""
+    from ganbench.config import default_params
+    from ganbench.models import VARIANTS
+
     typer.echo(yaml.safe_dump(default_params(VARIANTS), sort_keys=False), nl=False)
 
 
@@ -31,6 +31,10 @@ def merge(
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Deep-merge OVERLAY into PARAMS in place (validated first; comments are not kept)."""
+    from ganbench.config import deep_merge, parse_params, read_yaml
+    from ganbench.io import write_text
+    from ganbench.models import VARIANTS
+
     merged = deep_merge(read_yaml(params), read_yaml(overlay))
     parse_params(merged, VARIANTS, source=f"{params} + {overlay}")
     write_text(params, yaml.safe_dump(merged, sort_keys=False))

@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from ganbench.report import build_report
-from ganbench.tracking.mlflow_run import open_stage_run
 from ganbench_pipeline.common import ParamsOption, clean_errors, load, repo_root
 
 app = typer.Typer()
@@ -25,10 +23,14 @@ def report(
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("reports"),
 ) -> None:
     """Compare every variant's metrics in one table → OUT; logged to each variant's run."""
+    from ganbench.report import build_report
+    from ganbench.tracking.mlflow_run import open_stage_run
+
     p = load(params)
-    df = build_report(list(p.variants), train_metrics, eval_metrics, samples, out)
-    for v in p.variants:
-        tracker = open_stage_run(p.mlflow, repo_root(params), models / v / "run.json", v, "report")
+    keys = [f"{v}-{s}" for v in p.variants for s in p.seeds]
+    df = build_report(keys, train_metrics, eval_metrics, samples, out)
+    for key in keys:
+        tracker = open_stage_run(p.mlflow, repo_root(params), models / key / "run.json", key, "report", p)
         for name in ("report.md", "metrics.csv", "index.html"):
             tracker.log_artifact(out / name, "report")
     typer.echo(df.to_string(index=False))

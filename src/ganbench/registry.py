@@ -8,11 +8,15 @@ Implementations register themselves with a decorator::
     def build_dcgan(...): ...
 
 and callers look them up by the name written in params.yaml, never with
-if/else chains on names.
+if/else chains on names.  A built-in is declared lazily, by the module that registers
+it (``VARIANTS.lazy("dcgan", "ganbench.models.dcgan")``): its name is known at once, and
+the module is imported on first ``get``, so a stage only loads (and only depends on)
+the implementations it uses.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Generic, TypeVar
@@ -28,6 +32,11 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._lazy: dict[str, str] = {}
+
+    def lazy(self, name: str, module: str) -> None:
+        """Declare that importing ``module`` registers ``name``."""
+        self._lazy[name] = module
 
     def register(self, name: str) -> Callable[[T], T]:
         def deco(obj: T) -> T:
@@ -49,17 +58,19 @@ class Registry(Generic[T]):
                 del self._items[name]
 
     def get(self, name: str) -> T:
+        if name not in self._items and name in self._lazy:
+            importlib.import_module(self._lazy[name])
         try:
             return self._items[name]
         except KeyError:
-            known = ", ".join(sorted(self._items)) or "(none)"
+            known = ", ".join(self.names()) or "(none)"
             raise ParamsError(f"unknown {self.kind} {name!r}; choose one of: {known}") from None
 
     def names(self) -> list[str]:
-        return sorted(self._items)
+        return sorted({*self._items, *self._lazy})
 
     def __contains__(self, name: object) -> bool:
-        return name in self._items
+        return name in self._items or name in self._lazy
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())

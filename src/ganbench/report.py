@@ -54,14 +54,17 @@ def collect(variants: list[str], train_dir: Path, eval_dir: Path) -> tuple[pd.Da
         ev = _read_json(eval_dir / f"{v}.json", f"evaluate@{v}")
         tr = _read_json(train_dir / f"{v}.json", f"train@{v}")
         row: dict[str, Any] = {"variant": v}
-        row.update({k: val for k, val in ev.items() if k.startswith(("fid", "kid"))})
-        row.update({"num_gen": ev.get("num_gen"), "num_real": ev.get("num_real")})
+        row.update({k: val for k, val in ev.items()
+                    if isinstance(val, (int, float)) and k not in ("seed",)})
         row.update({k: tr.get(k) for k in TRAIN_COLUMNS})
         if tr.get("budget") is not None:
             row["budget"] = f"{tr['budget']} {tr.get('budget_amount', ''):g}" if isinstance(
                 tr.get("budget_amount"), (int, float)) else tr["budget"]
         rows.append(row)
-        provs.append(ev.get("provenance", {}))
+        prov = ev.get("provenance", {})
+        first = next(iter(prov.values()), {}) if prov and all(isinstance(v, dict) for v in prov.values()) \
+            else prov  # per-metric provenance: the first metric's stands for the row
+        provs.append(first)
     return pd.DataFrame(rows), provs
 
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from ganbench.losses import OBJECTIVES, Batch
-from ganbench.models import VARIANTS, Geometry
+from ganbench.models import VARIANTS
+from ganbench.models.base import Geometry
 from ganbench.models.base import variant_config_to_dict
 from ganbench.training.checkpoint import FORMAT, load_checkpoint, networks_from_checkpoint, save_checkpoint
 from ganbench.training.optim import make_optimizer

@@ -12,7 +12,8 @@ import torch
 
 from ganbench.errors import ParamsError
 from ganbench.losses import OBJECTIVES, Batch
-from ganbench.models import VARIANTS, Geometry
+from ganbench.models import VARIANTS
+from ganbench.models.base import Geometry
 from ganbench.models.base import count_parameters
 
 SMALL = {

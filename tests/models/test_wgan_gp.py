@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from ganbench.errors import ParamsError
-from ganbench.models import VARIANTS, Geometry
+from ganbench.models import VARIANTS
+from ganbench.models.base import Geometry
 from ganbench.models.dcgan import DCGANDiscriminator, DCGANGenerator
 
 SMALL = {"z_dim": 16, "g_channels": 8, "d_channels": 8}

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from ganbench.errors import DataError
-from ganbench.models import VARIANTS, Geometry
+from ganbench.models import VARIANTS
+from ganbench.models.base import Geometry
 from ganbench.sampling.files import load_samples, make_grid, save_samples
 from ganbench.sampling.generate import generate, resolve_truncation
 from ganbench.sampling.latents import derived_seed, grid_inputs, labels, latents, noise_generator

@@ -11,7 +11,8 @@ import torch
 
 from ganbench.errors import TrainingDivergedError
 from ganbench.losses import OBJECTIVES
-from ganbench.models import VARIANTS, Geometry
+from ganbench.models import VARIANTS
+from ganbench.models.base import Geometry
 from ganbench.sampling.latents import latents
 from ganbench.training.budget import Budget
 from ganbench.training.ema import EMA

@@ -4,6 +4,7 @@ one loader of params.yaml."""
 from ganbench.config.coerce import deep_merge, flatten, from_dict, to_dict
 from ganbench.config.loader import default_params, load_params, parse_params, read_yaml
 from ganbench.config.schema import (
+    ClassifierParams,
     DataConfig,
     EvaluateConfig,
     MlflowConfig,
@@ -14,6 +15,7 @@ from ganbench.config.schema import (
 )
 
 __all__ = [
+    "ClassifierParams",
     "DataConfig",
     "EvaluateConfig",
     "MlflowConfig",

@@ -33,9 +33,19 @@ class VariantRegistry(Protocol):
     def __contains__(self, name: object) -> bool: ...
 
 
+class NameRegistry(Protocol):
+    def names(self) -> list[str]: ...
+
+    def __contains__(self, name: object) -> bool: ...
+
+
 def parse_params(raw: Mapping[str, Any] | None, registry: VariantRegistry,
-                 source: str = "params.yaml") -> Params:
-    """Validate a params mapping (already read from YAML) into :class:`Params`."""
+                 source: str = "params.yaml", metrics: NameRegistry | None = None,
+                 models: bool = True) -> Params:
+    """Validate a params mapping (already read from YAML) into :class:`Params`; with
+    ``metrics``, ``evaluate.metrics`` must name registered metrics. ``models=False``
+    leaves the variant sections unparsed (stages that build no model, so that they do
+    not load and depend on model code): ``Params.models`` then holds none."""
     raw = dict(raw or {})
     unknown = sorted(k for k in raw if k not in SECTIONS and k not in registry)
     if unknown:
@@ -56,15 +66,23 @@ def parse_params(raw: Mapping[str, Any] | None, registry: VariantRegistry,
     sections = {k: raw.pop(k) for k in list(raw) if k in registry}
     raw["variants"] = list(variants)
     params = from_dict(Params, raw)
-    models = {}
+    parsed = {}
     for name, section in sections.items():
         if not isinstance(section, dict):
             raise type_error(name, section, dict, "a mapping")
-        models[name] = registry.get(name).parse(section, prefix=name)
-    params = dataclasses.replace(params, models=models)
+        if models:
+            parsed[name] = registry.get(name).parse(section, prefix=name)
+    params = dataclasses.replace(params, models=parsed, sections=sections)
     for name in variants:
-        params.model(name)  # every listed variant needs its section
+        if name not in sections:
+            params.model(name)  # raises: every listed variant needs its section
     params.validate("")
+    if metrics is not None:
+        for i, name in enumerate(params.evaluate.metrics):
+            if name not in metrics:
+                raise ParamsError(f"params key 'evaluate.metrics[{i}]' is {name!r}, not a registered "
+                                  f"metric{did_you_mean(name, metrics.names())}; choose from "
+                                  f"{', '.join(metrics.names())}")
     return params
 
 
@@ -85,9 +103,10 @@ def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     return raw
 
 
-def load_params(path: str | os.PathLike[str], registry: VariantRegistry) -> Params:
-    """Read and validate params.yaml."""
-    return parse_params(read_yaml(path), registry, source=str(path))
+def load_params(path: str | os.PathLike[str], registry: VariantRegistry,
+                metrics: NameRegistry | None = None, models: bool = True) -> Params:
+    """Read and validate params.yaml (see :func:`parse_params`)."""
+    return parse_params(read_yaml(path), registry, source=str(path), metrics=metrics, models=models)
 
 
 def default_params(registry: VariantRegistry) -> dict[str, Any]:
@@ -95,6 +114,7 @@ def default_params(registry: VariantRegistry) -> dict[str, Any]:
     registered variant)."""
     out = to_dict(Params())
     out.pop("models")
+    out.pop("sections")
     for name in registry.names():
         out[name] = to_dict(registry.get(name).default)
     return out

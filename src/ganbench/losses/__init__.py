@@ -1,4 +1,4 @@
-"""Objective registry. Importing this package registers every built-in objective."""
+"""Objective registry: one module per objective, declared here and imported on first use."""
 
 from __future__ import annotations
 
@@ -13,12 +13,8 @@ def register_objective(cls: type[Objective]) -> type[Objective]:
     return OBJECTIVES.register(cls.name)(cls)
 
 
-from ganbench.losses import (  # noqa: E402,F401
-    logistic_r1,
-    lsgan,
-    nonsaturating,
-    wasserstein_gp,
-    wgan_clip,
-)
+# Built-in objectives: each module registers its Objective class when imported.
+for _name in ("logistic_r1", "lsgan", "nonsaturating", "wasserstein_gp", "wgan_clip"):
+    OBJECTIVES.lazy(_name, f"ganbench.losses.{_name}")
 
 __all__ = ["OBJECTIVES", "Batch", "Objective", "Phase", "Stats", "register_objective"]

@@ -21,8 +21,9 @@ from ganbench.losses.base import Batch, Objective, Phase, Stats, detached, r1_pe
 @dataclass(frozen=True)
 class LogisticR1Config:
     name: Literal["logistic_r1"] = "logistic_r1"
-    #: R1 weight γ: the D loss gains γ/2 · E‖∇_x D(x)‖² on real images.
-    r1_gamma: float = 0.1
+    #: R1 weight γ: the D loss gains γ/2 · E‖∇_x D(x)‖² on real images. Default:
+    #: stylegan2-ada-pytorch's auto rule 0.0002 · resolution² / batch at 32×32, batch 32.
+    r1_gamma: float = 0.0064
     #: Apply R1 every this many D steps (1 = every step, no lazy scaling).
     r1_interval: int = 16
 

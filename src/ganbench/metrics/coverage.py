@@ -197,3 +197,33 @@ def conditional_accuracy(
     return ConditionalAccuracy(
         per_class=per_class, mean=float(per_class[asked].mean()), counts=counts
     )
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def _compute(f, cfg):  # noqa: ANN001, ANN202 - registry signature
+    from ganbench.metrics.registry import MetricResult, with_n
+
+    n = f.num_gen
+    result = class_coverage(f.fake_pred, f.real_labels, CoverageConfig(num_classes=f.num_classes))
+    values = {with_n("class_kl", n): result.kl, with_n("classes_covered", n): float(result.covered)}
+    prov: dict[str, Any] = {"coverage": result.as_dict(),
+                            "covered_rule": "a class is covered when it receives ≥ half its reference share"}
+    if f.requested is not None:
+        acc = conditional_accuracy(f.requested, f.fake_pred, f.num_classes)
+        values[with_n("class_accuracy", n)] = acc.mean
+        prov["conditional_accuracy"] = acc.as_dict()
+    return MetricResult(values, prov)
+
+
+def _register() -> None:
+    from ganbench.metrics.registry import MetricSpec, register_metric
+
+    register_metric(MetricSpec(
+        name="coverage", space="domain", compute=_compute,
+        better={"class_kl": "lower", "classes_covered": "higher", "class_accuracy": "higher"},
+        description="predicted-class histogram of the samples against the reference split"))
+
+
+_register()

@@ -50,7 +50,7 @@ from ganbench.io import sha256_file, torch_save
 
 FORMAT = "ganbench-domain-classifier"
 FORMAT_VERSION = 1
-_FIX = "delete it and train the domain classifier again (train_classifier + save_classifier)"
+_FIX = "delete it and train the domain classifier again (`dvc repro classifier`)"
 
 Progress = Callable[[dict[str, float]], None]
 
@@ -564,8 +564,8 @@ def load_classifier(
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"domain classifier file {path} does not exist; train the "
-                              f"domain classifier and save it with save_classifier")
+        raise CheckpointError(f"domain classifier file {path} does not exist; train it first "
+                              "(`dvc repro classifier`)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -115,13 +115,16 @@ def extract_features(
     progress: bool = True,
     *,
     fast: bool = True,
+    runner: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> np.ndarray:
     """Pool3 features ``(N, 2048)`` float64 of uint8 images ``N×C×H×W`` (C 1 or 3).
 
     Exactly pytorch-fid's input path: uint8 → float ``/255`` (as its ``ToTensor``),
     grayscale repeated to 3 channels, then the model's own bilinear resize to 299x299 and
     ``2x - 1``.  ``fast`` runs :func:`fast_inception` (same features to ~1e-5 relative);
-    ``fast=False`` calls ``model`` itself, i.e. plain pytorch-fid.  Progress is drawn on
+    ``fast=False`` calls ``model`` itself, i.e. plain pytorch-fid.  ``runner`` replaces the
+    fast torch module with another engine taking the same float32 ``(B, 3, H, W)`` batches
+    in [0, 1] (e.g. :class:`~ganbench.metrics.onnx_engine.OnnxModule` of it).  Progress is drawn on
     stderr only when it is a terminal and ``$CI`` is unset.
     """
     if isinstance(images, np.ndarray):
@@ -139,7 +142,9 @@ def extract_features(
     dev = resolve_device(device)
     n = shape[0]
     out = np.empty((n, FEATURE_DIM), dtype=np.float64)
-    if fast:
+    if runner is not None:
+        net, fmt, fast = runner, torch.contiguous_format, True
+    elif fast:
         net = fast_inception(model, dev)
         fmt = torch.channels_last
     else:

@@ -168,3 +168,34 @@ def kid(
     return KIDResult(
         mean=float(values.mean()), std=std, num_subsets=cfg.num_subsets, subset_size=size
     )
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def _registered(prefix: str):  # noqa: ANN202 - returns the compute function
+    from ganbench.metrics.registry import Features, MetricResult, with_n
+
+    def compute(f: Features, cfg: object) -> MetricResult:
+        result = kid(f.real, f.fake, KIDConfig(num_subsets=cfg.kid_subsets,
+                                              subset_size=cfg.kid_subset_size))
+        name = with_n(prefix, f.num_gen)
+        return MetricResult({name: result.mean, f"{name}_std": result.std},
+                            {"kid_subset_size": result.subset_size, "kid_subsets": result.num_subsets,
+                             "kernel": "(x·y/d + 1)^3", "estimator": "unbiased MMD², mean ± std over subsets"})
+
+    return compute
+
+
+def _register() -> None:
+    from ganbench.metrics.registry import MetricSpec, register_metric
+
+    register_metric(MetricSpec(name="kid", space="inception", compute=_registered("kid"),
+                               better={"kid": "lower"},
+                               description="Kernel Inception Distance (Bińkowski et al. 2018)"))
+    register_metric(MetricSpec(name="kid_domain", space="domain", compute=_registered("kid_domain"),
+                               better={"kid_domain": "lower"},
+                               description="KID on the domain classifier's features"))
+
+
+_register()

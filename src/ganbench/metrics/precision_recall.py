@@ -271,3 +271,26 @@ def precision_recall(
         num_real=int(real.shape[0]),
         num_fake=int(fake.shape[0]),
     )
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def _compute(f, cfg):  # noqa: ANN001, ANN202 - registry signature
+    from ganbench.metrics.registry import MetricResult, with_n
+
+    result = precision_recall(f.real, f.fake, PRConfig(k=cfg.pr_k))
+    return MetricResult({with_n("precision", f.num_gen): result.precision,
+                         with_n("recall", f.num_gen): result.recall},
+                        {"pr_k": result.k, "method": "k-NN manifolds (Kynkäänniemi et al. 2019)"})
+
+
+def _register() -> None:
+    from ganbench.metrics.registry import MetricSpec, register_metric
+
+    register_metric(MetricSpec(name="pr", space="inception", compute=_compute,
+                               better={"precision": "higher", "recall": "higher"},
+                               description="improved precision (fidelity) and recall (diversity)"))
+
+
+_register()

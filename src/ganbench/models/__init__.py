@@ -1,9 +1,15 @@
-"""Variant registry. Importing this package registers every built-in variant."""
+"""Variant registry: one module per variant, declared here and imported on first use
+(so a stage that builds no network loads no network code). The contract every variant
+follows is in :mod:`ganbench.models.base`."""
 
 from __future__ import annotations
 
-from ganbench.models.base import Geometry, OptimizerConfig, VariantConfig, VariantSpec
+from typing import TYPE_CHECKING
+
 from ganbench.registry import Registry
+
+if TYPE_CHECKING:
+    from ganbench.models.base import VariantSpec
 
 VARIANTS: Registry[VariantSpec] = Registry("variant")
 
@@ -13,7 +19,8 @@ def register_variant(spec: VariantSpec) -> VariantSpec:
     return VARIANTS.register(spec.name)(spec)
 
 
-# Built-in variants register themselves on import.
-from ganbench.models import dcgan, stylegan, wgan_gp  # noqa: E402,F401
+# Built-in variants: each module registers its VariantSpec when imported.
+for _name in ("dcgan", "wgan_gp", "stylegan"):
+    VARIANTS.lazy(_name, f"ganbench.models.{_name}")
 
-__all__ = ["VARIANTS", "Geometry", "OptimizerConfig", "VariantConfig", "VariantSpec", "register_variant"]
+__all__ = ["VARIANTS", "register_variant"]

@@ -54,10 +54,28 @@ class History:
         """Write every row to :attr:`path` (atomically)."""
         write_text(self.path, format_rows(self.rows))
 
-    def export(self, path: Path, exclude: Iterable[str] = ()) -> None:
-        """Write the rows whose name is not in ``exclude`` to ``path`` (a plots file)."""
+    def export(self, path: Path, exclude: Iterable[str] = (), include: Iterable[str] | None = None,
+               kimg_column: bool = False) -> None:
+        """Write rows to ``path`` (a plots file): those named in ``include`` (all when
+        None) and not in ``exclude``. ``kimg_column`` adds the ``kimg`` logged at each
+        row's step as a column (``step,kimg,name,value``), so curves can be drawn against
+        images seen."""
         skip = set(exclude)
-        write_text(path, format_rows(r for r in self.rows if r[1] not in skip))
+        keep = None if include is None else set(include)
+        rows = [r for r in self.rows if r[1] not in skip and (keep is None or r[1] in keep)]
+        if not kimg_column:
+            write_text(path, format_rows(rows))
+            return
+        kimg = {step: value for step, name, value in self.rows if name == "kimg"}
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(("step", "kimg", *FIELDS[1:]))
+        for step, name, value in rows:
+            writer.writerow((step, f"{kimg.get(step, float('nan')):.6g}", name, f"{value:.6g}"))
+        write_text(path, buf.getvalue())
+
+    def names(self) -> list[str]:
+        return sorted({r[1] for r in self.rows})
 
     def rows_after(self, step: int) -> list[Row]:
         return [r for r in self.rows if r[0] > step]

@@ -244,9 +244,48 @@ def write_run_file(path: Path, run_id: str, experiment: str) -> None:
     write_json(path, {"run_id": run_id, "experiment": experiment})
 
 
-def open_stage_run(cfg: MlflowConfig, root: Path, run_file: Path, variant: str, stage: str) -> Tracker:
+def pipeline_key(params: Any) -> str:
+    """A short hash of every result-defining params section: the runs one ``dvc repro``
+    of these params trains, samples and evaluates share it."""
+    import hashlib
+
+    from ganbench.config.coerce import to_dict
+
+    defining = {k: to_dict(getattr(params, k)) for k in
+                ("data", "variants", "seeds", "train", "sample", "evaluate", "classifier")}
+    defining["models"] = {k: v for k, v in sorted(params.sections.items()) if k in params.variants}
+    blob = json.dumps(defining, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def pipeline_tags(params: Any, root: Path, run: MlflowTracker) -> dict[str, str]:
+    """Tags that group a pipeline run's MLflow runs: ``ganbench.pipeline`` (the params
+    hash, plus ``dvc_exp`` inside ``dvc exp run``) and ``mlflow.parentRunId``, a parent
+    run per pipeline so ``mlflow ui`` nests every variant and seed under it."""
+    key = pipeline_key(params)
+    client = run.client
+    exp_id = client.get_run(run.run_id).info.experiment_id
+    parents = client.search_runs([exp_id], filter_string=f"tags.`ganbench.pipeline_parent` = '{key}'",
+                                 max_results=1)
+    if parents:
+        parent_id = parents[0].info.run_id
+    else:
+        parent = client.create_run(exp_id, run_name=f"pipeline {key}",
+                                   tags={"ganbench.pipeline_parent": key, "ganbench.pipeline": key,
+                                         "git_commit": git_commit(root)})
+        client.set_terminated(parent.info.run_id, "FINISHED")
+        parent_id = parent.info.run_id
+    tags = {"ganbench.pipeline": key, "mlflow.parentRunId": parent_id}
+    if os.environ.get("DVC_EXP_NAME"):
+        tags["dvc_exp"] = os.environ["DVC_EXP_NAME"]
+    return tags
+
+
+def open_stage_run(cfg: MlflowConfig, root: Path, run_file: Path, variant: str, stage: str,
+                   params: Any = None) -> Tracker:
     """The training run of ``variant`` for a later stage (sample/evaluate/report), tagged
-    with the stage; a warning and a :class:`NullTracker` when it cannot be found."""
+    with the stage (and, given ``params``, the pipeline); a warning and a
+    :class:`NullTracker` when it cannot be found."""
     info = read_run_file(run_file)
     if info is None:
         log.warning("%s is missing or unreadable: %s@%s is not logged to MLflow", run_file, stage, variant)
@@ -261,5 +300,8 @@ def open_stage_run(cfg: MlflowConfig, root: Path, run_file: Path, variant: str, 
                     "machine: %s@%s is not logged to MLflow", info["run_id"], run_file,
                     resolve_tracking_uri(cfg, root), stage, variant)
         return NullTracker()
-    tracker.set_tags({f"dvc_stage.{stage}": f"{stage}@{variant}"})
+    tags = {f"dvc_stage.{stage}": f"{stage}@{variant}"}
+    if params is not None:
+        tags.update(pipeline_tags(params, root, tracker))
+    tracker.set_tags(tags)
     return tracker

@@ -25,7 +25,8 @@ from ganbench.config.coerce import flatten, to_dict
 from ganbench.config.schema import TrainConfig
 from ganbench.errors import CheckpointError
 from ganbench.io import torch_save
-from ganbench.models import VARIANTS, Geometry, VariantConfig
+from ganbench.models import VARIANTS
+from ganbench.models.base import Geometry, VariantConfig
 from ganbench.models.base import variant_config_to_dict
 from ganbench.training.state import Progress, Trainee
 

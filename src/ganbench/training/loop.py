@@ -38,6 +38,8 @@ class Cadence:
     image_every: int = 200
     #: Real images between checkpoints (one is always written at the end).
     checkpoint_every_images: int = 20_000
+    #: Real images between training-time evaluations (0 = none; one runs at the end).
+    probe_every_images: int = 0
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,11 @@ def _run_phase(t: Trainee, phase: Phase, batch: Batch, opt: torch.optim.Optimize
     acc.add(stats)
 
 
+def _crossed(images_seen: int, step_images: int, every: int) -> bool:
+    """True when the last step's images crossed a multiple of ``every`` (0 = never)."""
+    return every > 0 and images_seen // every > (images_seen - step_images) // every
+
+
 def images_per_step(t: Trainee) -> int:
     """Real images one generator step consumes: one batch per discriminator step, or one
     batch when there is no discriminator."""
@@ -112,6 +119,7 @@ def train_loop(
     grid: Grid,
     save: Callable[[Progress], None],
     share_fake: bool = True,
+    probe: Callable[[Progress], dict[str, float]] | None = None,
     desc: str = "train",
     clock: Callable[[], float] = time.perf_counter,
 ) -> Progress:
@@ -119,7 +127,10 @@ def train_loop(
 
     ``save(progress)`` is called every ``cadence.checkpoint_every_images`` real images
     and at the end, each time right after the losses were flushed and found finite.
-    ``clock`` measures the training wall-clock (replaceable in tests)."""
+    ``probe(progress)`` (a training-time evaluation returning named values) runs every
+    ``cadence.probe_every_images`` real images and at the end; its values go to the
+    tracker and its time is counted in ``eval_wall_clock_s``, not in the training
+    wall-clock. ``clock`` measures time (replaceable in tests)."""
     device = t.batches.device
     bs = t.batches.batch_size
     z_dim = t.G.z_dim
@@ -134,6 +145,7 @@ def train_loop(
     start = clock()
     start_images = state.images_seen
     base_wall = state.wall_clock_s
+    probe_time = 0.0  # this session's evaluation time, kept out of the training wall-clock
     shown = int(budget.used(state))
     t.G.train()
     if t.D is not None:
@@ -172,11 +184,17 @@ def train_loop(
         state.images_seen += step_images
         if t.ema is not None:
             t.ema.update(t.G, step_images, state.images_seen)
-        state.wall_clock_s = base_wall + (clock() - start)
+        state.wall_clock_s = base_wall + (clock() - start) - probe_time
 
         done = budget.reached(state)
-        checkpoint = (state.images_seen // cadence.checkpoint_every_images
-                      > (state.images_seen - step_images) // cadence.checkpoint_every_images)
+        checkpoint = _crossed(state.images_seen, step_images, cadence.checkpoint_every_images)
+        if probe is not None and (done or _crossed(state.images_seen, step_images,
+                                                   cadence.probe_every_images)):
+            probe_start = clock()
+            tracker.log_metrics(probe(state), step=state.step)
+            spent = clock() - probe_start
+            probe_time += spent
+            state.eval_wall_clock_s += spent
         if state.step % cadence.log_every == 0 or checkpoint or done:
             losses = acc.flush()
             bad = [k for k, v in losses.items() if not math.isfinite(v)]

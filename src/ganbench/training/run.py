@@ -32,7 +32,8 @@ from ganbench.config.schema import Params
 from ganbench.data.dataset import load_meta, load_split
 from ganbench.errors import ParamsError
 from ganbench.losses import OBJECTIVES
-from ganbench.models import VARIANTS, Geometry, VariantConfig
+from ganbench.models import VARIANTS
+from ganbench.models.base import Geometry, VariantConfig
 from ganbench.models.base import count_parameters
 from ganbench.provenance import code_fingerprint
 from ganbench.runtime import resolve_device, seed_everything, set_threads
@@ -56,6 +57,7 @@ from ganbench.training.state import Progress, RealBatches, Trainee
 log = logging.getLogger("ganbench")
 
 CHECKPOINT = "checkpoint.pt"
+BEST = "best.pt"
 HISTORY = "history.csv"
 RUN_FILE = "run.json"
 #: History series that describe progress, not the objective: kept out of the plots file.
@@ -99,6 +101,9 @@ class TrainSetup:
     ident: dict[str, Any]
     dataset: str
     out_dir: Path
+    seed: int
+    #: The training-time evaluation (None when train.eval_every_kimg is 0).
+    probe: Any = None
     state: Progress = field(default_factory=Progress)
     #: The checkpoint's progress when resuming, else None.
     resumed_from: Progress | None = None
@@ -107,10 +112,16 @@ class TrainSetup:
     #: Why an existing checkpoint was not resumed (None when there was none, or resumed).
     restart_reason: str | None = None
     history: History | None = None
+    #: The best training-time evaluation so far: {"metric", "value", "step", "kimg"}.
+    best: dict[str, Any] | None = None
 
     @property
     def checkpoint(self) -> Path:
         return self.out_dir / CHECKPOINT
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.out_dir / BEST
 
 
 @dataclass
@@ -127,7 +138,19 @@ def data_fingerprint(meta: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()
 
 
-def prepare_training(params: Params, variant: str, processed_dir: Path, out_dir: Path) -> TrainSetup:
+@dataclass(frozen=True)
+class ProbeFiles:
+    """What the training-time evaluation reads: the domain classifier and its reference."""
+
+    classifier: Path
+    reference: Path
+
+
+def prepare_training(params: Params, variant: str, seed: int, processed_dir: Path, out_dir: Path,
+                     probe_files: ProbeFiles | None = None) -> TrainSetup:
+    """Build the run and decide between resuming ``out_dir``'s checkpoint and starting
+    over. ``probe_files`` enables the training-time evaluation (with
+    ``train.eval_every_kimg`` > 0)."""
     spec = VARIANTS.get(variant)
     vcfg = params.model(variant)
     tcfg, rcfg = params.train, params.runtime
@@ -140,7 +163,7 @@ def prepare_training(params: Params, variant: str, processed_dir: Path, out_dir:
     geometry = Geometry(channels=int(images.shape[1]), resolution=int(images.shape[-1]),
                         num_classes=int(meta["num_classes"]) if conditional else 0)
 
-    seed_everything(tcfg.seed)
+    seed_everything(seed)
     G, D = spec.build(vcfg.model, geometry)
     memory_format = torch.channels_last if rcfg.channels_last else torch.contiguous_format
     G = G.to(device=device, memory_format=memory_format)
@@ -149,21 +172,32 @@ def prepare_training(params: Params, variant: str, processed_dir: Path, out_dir:
     opt_G = make_optimizer(G, vcfg.g_optim, objective.reg_interval("G"))
     opt_D = make_optimizer(D, vcfg.d_optim, objective.reg_interval("D")) if D is not None else None
     ema = EMA(G, tcfg.ema_kimg, tcfg.ema_rampup) if tcfg.ema_kimg > 0 else None
-    batches = RealBatches(images, labels if conditional else None, tcfg.batch_size, tcfg.seed,
+    batches = RealBatches(images, labels if conditional else None, tcfg.batch_size, seed,
                           device, channels_last=rcfg.channels_last)
-    grid_seed = tcfg.seed + 1
+    grid_seed = seed + 1
     z, c, nrow = grid_inputs(G.z_dim, rcfg.grid_size, grid_seed, geometry.num_classes)
     trainee = Trainee(G=G, D=D, objective=objective, opt_G=opt_G, opt_D=opt_D, batches=batches,
                       ema=ema, num_classes=geometry.num_classes)
     budget = Budget.from_config(tcfg)
+    probe, probe_ident = None, None
+    if tcfg.eval_every_kimg > 0 and probe_files is not None:
+        from ganbench.io import sha256_file
+        from ganbench.metrics.probe import DomainProbe
+
+        probe = DomainProbe(probe_files.classifier, probe_files.reference, tcfg.eval_num, seed, G.z_dim,
+                            geometry.num_classes, device)
+        probe_ident = {"classifier": sha256_file(probe_files.classifier),
+                       "reference": sha256_file(probe_files.reference)}
+    ident = identity(variant, vcfg, geometry, tcfg, data_fingerprint(meta), code_fingerprint("train"))
+    ident.update(seed=seed, probe=probe_ident)
     setup = TrainSetup(
         variant=variant, vcfg=vcfg, geometry=geometry, params=params, trainee=trainee,
         budget=budget,
         cadence=Cadence(log_every=rcfg.log_every, image_every=rcfg.image_every,
-                        checkpoint_every_images=max(1, int(round(rcfg.checkpoint_every_kimg * 1000)))),
-        grid=Grid(z=z, c=c, nrow=nrow, seed=grid_seed),
-        ident=identity(variant, vcfg, geometry, tcfg, data_fingerprint(meta), code_fingerprint("train")),
-        dataset=str(meta.get("dataset")), out_dir=Path(out_dir))
+                        checkpoint_every_images=max(1, int(round(rcfg.checkpoint_every_kimg * 1000))),
+                        probe_every_images=int(round(tcfg.eval_every_kimg * 1000)) if probe else 0),
+        grid=Grid(z=z, c=c, nrow=nrow, seed=grid_seed), ident=ident,
+        dataset=str(meta.get("dataset")), out_dir=Path(out_dir), seed=seed, probe=probe)
 
     if rcfg.resume and setup.checkpoint.is_file():
         ckpt = load_checkpoint(setup.checkpoint)
@@ -179,6 +213,7 @@ def prepare_training(params: Params, variant: str, processed_dir: Path, out_dir:
             setup.state = restore(trainee, ckpt)
             setup.resumed_from = Progress(**ckpt["progress"])
             setup.previous_run = ckpt.get("run")
+            setup.best = ckpt.get("best")
             setup.history = History.resume(setup.out_dir / HISTORY, setup.state.step)
     if setup.history is None:
         setup.history = History(setup.out_dir / HISTORY)
@@ -204,7 +239,11 @@ class _LoopTracker:
 
 def train_variant(setup: TrainSetup, run: RunSink | None = None, experiment: str = "") -> TrainResult:
     """Run (or finish) the training that :func:`prepare_training` set up; ``run`` receives
-    the grids and the history (the MLflow run, whose id goes into the checkpoint)."""
+    the grids and the history (the MLflow run, whose id goes into the checkpoint).
+
+    Besides ``checkpoint.pt`` (the last state, resumable) the model folder holds
+    ``best.pt``: the generator at the best training-time evaluation (or the last one
+    when there is no evaluation), for ``sample.checkpoint: best``."""
     run = run if run is not None else NoRun()
     history = setup.history
     assert history is not None
@@ -212,12 +251,36 @@ def train_variant(setup: TrainSetup, run: RunSink | None = None, experiment: str
     run_ref = {"run_id": run.run_id, "experiment": experiment} if run.run_id else None
     run.sync(history.rows)  # a resumed run may lack the last rows before its checkpoint
 
+    def state_at(progress: Progress) -> dict[str, Any]:
+        state = make_state(t, variant=setup.variant, ident=setup.ident, train=setup.params.train,
+                           dataset=setup.dataset, progress=progress, fixed_z=setup.grid.z,
+                           fixed_c=setup.grid.c, run=run_ref)
+        state["seed"] = setup.seed
+        state["best"] = dict(setup.best) if setup.best else None
+        return state
+
+    def save_best(progress: Progress, why: dict[str, Any]) -> None:
+        state = state_at(progress)
+        for heavy in ("D", "opt_G", "opt_D", "sampler"):  # only what sampling needs
+            state[heavy] = None
+        state["best"] = why
+        save_checkpoint(state, setup.best_checkpoint)
+
+    def probe(progress: Progress) -> dict[str, float]:
+        values = setup.probe(t.sampling_G())
+        name = setup.probe.name
+        if setup.best is None or values[name] < setup.best["value"]:
+            setup.best = {"metric": name, "value": values[name], "step": progress.step,
+                          "kimg": progress.kimg}
+            save_best(progress, setup.best)
+        return values
+
     def save(progress: Progress) -> None:
         history.commit()
-        save_checkpoint(make_state(t, variant=setup.variant, ident=setup.ident,
-                                   train=setup.params.train, dataset=setup.dataset,
-                                   progress=progress, fixed_z=setup.grid.z, fixed_c=setup.grid.c,
-                                   run=run_ref), setup.checkpoint)
+        save_checkpoint(state_at(progress), setup.checkpoint)
+        if setup.probe is None:  # no evaluation: "best" is the last state
+            save_best(progress, {"metric": None, "value": None, "step": progress.step,
+                                 "kimg": progress.kimg})
         if run_ref is not None:
             write_run_file(setup.out_dir / RUN_FILE, run_ref["run_id"], experiment)
         run.sync(history.rows)
@@ -225,13 +288,17 @@ def train_variant(setup: TrainSetup, run: RunSink | None = None, experiment: str
     start_step = setup.state.step
     state = train_loop(t, setup.budget, setup.cadence, _LoopTracker(history, run), state=setup.state,
                        grid=setup.grid, save=save, share_fake=setup.params.train.share_fake,
-                       desc=f"train {setup.variant}")
-    if state.step == start_step and (setup.resumed_from is None or run_ref != setup.previous_run):
+                       probe=probe if setup.probe is not None else None,
+                       desc=f"train {setup.variant}-{setup.seed}")
+    if state.step == start_step and (setup.resumed_from is None or run_ref != setup.previous_run
+                                     or not setup.best_checkpoint.is_file()):
         # Nothing was left to train: the checkpoint on disk is already this state (left
         # untouched, so its hash does not change), unless it must point at another run.
         save(state)
     tcfg = setup.params.train
     metrics = {
+        "variant": setup.variant,
+        "seed": setup.seed,
         "budget": tcfg.budget,
         "budget_amount": setup.budget.amount,
         "kimg": state.kimg,
@@ -242,6 +309,8 @@ def train_variant(setup: TrainSetup, run: RunSink | None = None, experiment: str
         "ema_kimg": tcfg.ema_kimg,
         "wall_clock_s": round(state.wall_clock_s, 3),
         "images_per_s": round(state.images_seen / max(state.wall_clock_s, 1e-9), 2),
+        "eval_wall_clock_s": round(state.eval_wall_clock_s, 3),
+        "best": setup.best,
         "params_G": count_parameters(t.G),
         "params_D": count_parameters(t.D),
         "device": str(t.batches.device),
@@ -261,5 +330,5 @@ def mlflow_params(setup: TrainSetup) -> dict[str, Any]:
     from ganbench.models.base import variant_config_to_dict
 
     p = setup.params
-    return {"variant": setup.variant, "data": to_dict(p.data), "train": to_dict(p.train),
-            setup.variant: variant_config_to_dict(setup.vcfg)}
+    return {"variant": setup.variant, "seed": setup.seed, "data": to_dict(p.data),
+            "train": to_dict(p.train), setup.variant: variant_config_to_dict(setup.vcfg)}

@@ -20,7 +20,8 @@ class Progress:
     step: int = 0  #: generator (main network) optimizer steps done
     d_step: int = 0  #: discriminator/critic steps done
     images_seen: int = 0  #: real images drawn from the training split
-    wall_clock_s: float = 0.0  #: training time
+    wall_clock_s: float = 0.0  #: training time (training-time evaluations excluded)
+    eval_wall_clock_s: float = 0.0  #: time spent in training-time evaluations
 
     @property
     def kimg(self) -> float:

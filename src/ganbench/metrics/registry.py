@@ -1,0 +1,88 @@
+"""Metrics chosen by name in params (``evaluate.metrics``), like variants and objectives.
+
+A metric is a :class:`MetricSpec`: the feature space it reads (``"inception"``: pytorch-fid's
+pool3 features; ``"domain"``: the domain classifier's penultimate features and class
+predictions) and a function from the :class:`Features` of generated and real images to
+named values.  The evaluation computes each feature space once, whatever the number of
+metrics that share it.  Adding a metric is one module that calls :func:`register_metric`
+plus its import at the bottom of this file.
+
+Every value's name carries the sample count N it was made with (``fid2k``, ``kid2k``,
+``kid2k_std``, ``fd_domain10k``), so numbers made differently never share a name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from ganbench.registry import Registry
+
+Space = Literal["inception", "domain"]
+
+
+@dataclass(frozen=True)
+class Features:
+    """One feature space's view of the generated and the real images.
+
+    ``fake`` (N_gen, D) and ``real`` (N_real, D) are float64 feature rows;
+    ``real_mu`` (D,) / ``real_sigma`` (D, D) are the reference statistics when they were
+    cached (else computed from ``real``); ``fake_pred`` (N_gen,) are predicted classes
+    and ``real_labels`` (N_real,) the reference labels (domain space only);
+    ``requested`` (N_gen,) the classes a conditional generator was asked for, or None;
+    ``provenance`` says how the features were made (extractor, weights, N, split, …)."""
+
+    space: Space
+    fake: np.ndarray
+    real: np.ndarray
+    provenance: dict[str, Any]
+    real_mu: np.ndarray | None = None
+    real_sigma: np.ndarray | None = None
+    fake_pred: np.ndarray | None = None
+    real_labels: np.ndarray | None = None
+    requested: np.ndarray | None = None
+    num_classes: int = 0
+
+    @property
+    def num_gen(self) -> int:
+        return int(self.fake.shape[0])
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """Named values (their names carry N) and what the metric adds to the provenance."""
+
+    values: dict[str, float]
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    space: Space
+    #: (features, evaluate config) → values.
+    compute: Callable[[Features, Any], MetricResult]
+    #: Which direction is better, for each value-name prefix (e.g. {"fid": "lower"}).
+    better: dict[str, Literal["lower", "higher"]]
+    description: str = ""
+
+
+METRICS: Registry[MetricSpec] = Registry("metric")
+
+
+def register_metric(spec: MetricSpec) -> MetricSpec:
+    return METRICS.register(spec.name)(spec)
+
+
+def with_n(prefix: str, n: int) -> str:
+    """``fid`` + 2000 → ``fid2k``; ``fid`` + 500 → ``fid500``."""
+    return f"{prefix}{n // 1000}k" if n > 0 and n % 1000 == 0 else f"{prefix}{n}"
+
+
+# Built-in metrics: each module registers its metrics when imported.
+for _name, _module in (("fid", "fid"), ("fd_domain", "fid"), ("kid", "kid"), ("kid_domain", "kid"),
+                       ("pr", "precision_recall"), ("coverage", "coverage")):
+    METRICS.lazy(_name, f"ganbench.metrics.{_module}")
