@@ -17,6 +17,7 @@ from ganbench.losses import (  # noqa: E402,F401
     logistic_r1,
     lsgan,
     nonsaturating,
+    vae,
     wasserstein_gp,
     wgan_clip,
 )

@@ -14,6 +14,6 @@ def register_variant(spec: VariantSpec) -> VariantSpec:
 
 
 # Built-in variants register themselves on import.
-from ganbench.models import dcgan, stylegan, wgan_gp  # noqa: E402,F401
+from ganbench.models import dcgan, stylegan, vae, wgan_gp  # noqa: E402,F401
 
 __all__ = ["VARIANTS", "Geometry", "OptimizerConfig", "VariantConfig", "VariantSpec", "register_variant"]
