@@ -17,6 +17,7 @@ TINY_MODEL = {
     "wgan_gp": {"z_dim": 8, "g_channels": 4, "d_channels": 4},
     "stylegan": {"z_dim": 16, "w_dim": 16, "g_channel_base": 128, "g_channel_max": 16,
                  "d_channel_base": 64, "d_channel_max": 16},
+    "vae": {"z_dim": 8, "enc_channels": 4, "dec_channels": 4, "embed_dim": 4},
 }
 
 

@@ -25,6 +25,7 @@ TINY = {
                 "loss": {"name": "wasserstein_gp", "n_critic": 2}},
     "stylegan": {"model": {"z_dim": 16, "w_dim": 16, "mapping_layers": 2, "g_channel_base": 64,
                            "g_channel_max": 16, "d_channel_base": 64, "d_channel_max": 16}},
+    "vae": {"model": {"z_dim": 8, "enc_channels": 4, "dec_channels": 4, "embed_dim": 4}},
 }
 
 

@@ -20,7 +20,7 @@ def register_variant(spec: VariantSpec) -> VariantSpec:
 
 
 # Built-in variants: each module registers its VariantSpec when imported.
-for _name in ("dcgan", "wgan_gp", "stylegan"):
+for _name in ("dcgan", "wgan_gp", "stylegan", "vae"):
     VARIANTS.lazy(_name, f"ganbench.models.{_name}")
 
 __all__ = ["VARIANTS", "register_variant"]
