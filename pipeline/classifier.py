@@ -36,15 +36,16 @@ def classifier(
     from ganbench.data.dataset import load_meta, load_split
     from ganbench.io import write_json
     from ganbench.metrics.domain import ClassifierConfig, save_classifier, train_classifier
+    from ganbench.progress import show_progress
 
     p = load(params)
     meta = load_meta(processed)
     train_x, train_y = load_split(processed, "train")
     test_x, test_y = load_split(processed, "test")
-    cfg = ClassifierConfig(**to_dict(p.classifier), in_channels=int(train_x.shape[1]),
-                           num_classes=int(meta["num_classes"]), image_size=int(train_x.shape[-1]),
-                           crop=min(p.classifier.crop, int(train_x.shape[-1])))
-    model, result = train_classifier(train_x, train_y, test_x, test_y, cfg, progress=True)
+    recipe = {**to_dict(p.classifier), "crop": min(p.classifier.crop, int(train_x.shape[-1]))}
+    cfg = ClassifierConfig(**recipe, in_channels=int(train_x.shape[1]),
+                           num_classes=int(meta["num_classes"]), image_size=int(train_x.shape[-1]))
+    model, result = train_classifier(train_x, train_y, test_x, test_y, cfg, progress=show_progress())
     sha = save_classifier(model, cfg, result, out)
     bar = ACCURACY_BAR.get(str(meta.get("dataset")))
     summary = {**asdict(result), "dataset": meta.get("dataset"), "weights_sha256": sha,

@@ -18,52 +18,59 @@ from pathlib import Path
 _PKG = "src/ganbench/"
 _PIPELINE = "pipeline/"
 
-#: Shared by every stage command: the CLI plumbing, params loading, errors.
+#: Loaded by every stage command: the CLI plumbing, params loading and validation, errors.
 _COMMON = (
+    "pipeline/__init__.py",
+    "pipeline/cli.py",
     "pipeline/common.py",
+    "src/ganbench/__init__.py",
     "src/ganbench/config",
     "src/ganbench/errors.py",
-    "src/ganbench/registry.py",
     "src/ganbench/io.py",
+    "src/ganbench/metrics/__init__.py",
+    "src/ganbench/metrics/registry.py",
+    "src/ganbench/models/__init__.py",
+    "src/ganbench/registry.py",
+    "src/ganbench/runtime.py",
 )
-
+#: Reading the preprocessed tensors.
+_DATA = ("src/ganbench/data/__init__.py", "src/ganbench/data/dataset.py")
 #: Feature extraction shared by references and evaluation.
 _EXTRACT = ("src/ganbench/metrics/extract.py", "src/ganbench/metrics/reference.py",
-            "src/ganbench/runtime.py", "src/ganbench/progress.py", "src/ganbench/provenance.py")
+            "src/ganbench/progress.py")
 _INCEPTION = ("src/ganbench/metrics/inception_weights.py", "src/ganbench/metrics/inception_features.py",
-              "src/ganbench/metrics/onnx_engine.py")
-_REAL_IMAGES = ("pipeline/reference.py", "src/ganbench/data/dataset.py", "src/ganbench/data/preprocess.py",
+              "src/ganbench/metrics/onnx_engine.py", "src/ganbench/provenance.py")
+_REAL_IMAGES = ("pipeline/reference.py", *_DATA, "src/ganbench/sampling/__init__.py",
                 "src/ganbench/sampling/generate.py")
 
 #: Package code each stage runs (files, or folders meaning every ``*.py`` below them).
 STAGE_CODE: dict[str, tuple[str, ...]] = {
-    "download": ("pipeline/download.py", *_COMMON, "src/ganbench/data/idx.py",
-                 "src/ganbench/data/sources.py"),
-    "preprocess": ("pipeline/preprocess.py", *_COMMON, "src/ganbench/data/idx.py",
+    "download": ("pipeline/download.py", *_COMMON, "src/ganbench/data/__init__.py",
+                 "src/ganbench/data/idx.py", "src/ganbench/data/sources.py"),
+    "preprocess": ("pipeline/preprocess.py", *_COMMON, *_DATA, "src/ganbench/data/idx.py",
                    "src/ganbench/data/sources.py", "src/ganbench/data/preprocess.py"),
     "fid-weights": ("pipeline/fid_weights.py", *_COMMON, "src/ganbench/metrics/inception_weights.py",
-                    "src/ganbench/provenance.py", "src/ganbench/runtime.py"),
+                    "src/ganbench/provenance.py"),
     "reference": (*_REAL_IMAGES, *_COMMON, *_EXTRACT, *_INCEPTION),
-    "classifier": ("pipeline/classifier.py", *_COMMON, "src/ganbench/data/dataset.py",
-                   "src/ganbench/data/preprocess.py", "src/ganbench/metrics/domain.py"),
+    "classifier": ("pipeline/classifier.py", *_COMMON, *_DATA, "src/ganbench/metrics/domain.py",
+                   "src/ganbench/progress.py"),
     "domain-reference": ("pipeline/domain_reference.py", *_REAL_IMAGES, *_COMMON, *_EXTRACT,
                          "src/ganbench/metrics/domain.py"),
-    "train": ("pipeline/train.py", *_COMMON, "src/ganbench/data/dataset.py",
-              "src/ganbench/data/preprocess.py", "src/ganbench/models", "src/ganbench/nn",
+    "train": ("pipeline/train.py", *_COMMON, *_DATA, "src/ganbench/models", "src/ganbench/nn",
               "src/ganbench/losses", "src/ganbench/training", "src/ganbench/tracking",
-              "src/ganbench/sampling/latents.py", "src/ganbench/sampling/generate.py",
-              "src/ganbench/sampling/files.py", "src/ganbench/metrics/probe.py",
-              "src/ganbench/metrics/domain.py", "src/ganbench/metrics/frechet.py",
-              "src/ganbench/metrics/reference.py", "src/ganbench/metrics/registry.py",
-              "src/ganbench/provenance.py", "src/ganbench/runtime.py", "src/ganbench/progress.py"),
+              "src/ganbench/sampling/__init__.py", "src/ganbench/sampling/latents.py",
+              "src/ganbench/sampling/generate.py", "src/ganbench/sampling/files.py",
+              "src/ganbench/metrics/probe.py", "src/ganbench/metrics/domain.py",
+              "src/ganbench/metrics/frechet.py", "src/ganbench/metrics/reference.py",
+              "src/ganbench/provenance.py", "src/ganbench/progress.py"),
     "sample": ("pipeline/sample.py", *_COMMON, "src/ganbench/models", "src/ganbench/nn",
-               "src/ganbench/losses", "src/ganbench/training/checkpoint.py",
-               "src/ganbench/training/state.py", "src/ganbench/training/ema.py",
-               "src/ganbench/sampling", "src/ganbench/tracking", "src/ganbench/runtime.py",
+               "src/ganbench/losses", "src/ganbench/training/__init__.py",
+               "src/ganbench/training/checkpoint.py", "src/ganbench/training/state.py",
+               "src/ganbench/training/ema.py", "src/ganbench/sampling", "src/ganbench/tracking",
                "src/ganbench/progress.py"),
-    "evaluate": ("pipeline/evaluate.py", *_COMMON, "src/ganbench/sampling/files.py", *_EXTRACT,
-                 *_INCEPTION, "src/ganbench/metrics/domain.py", "src/ganbench/metrics/evaluate.py",
-                 "src/ganbench/metrics/registry.py", "src/ganbench/metrics/fid.py",
+    "evaluate": ("pipeline/evaluate.py", *_COMMON, "src/ganbench/sampling/__init__.py",
+                 "src/ganbench/sampling/files.py", *_EXTRACT, *_INCEPTION, "src/ganbench/metrics/domain.py",
+                 "src/ganbench/metrics/evaluate.py", "src/ganbench/metrics/fid.py",
                  "src/ganbench/metrics/frechet.py", "src/ganbench/metrics/kid.py",
                  "src/ganbench/metrics/precision_recall.py", "src/ganbench/metrics/coverage.py",
                  "src/ganbench/tracking"),

@@ -173,3 +173,18 @@ def test_fast_path_equals_plain_pytorch_fid_on_small_grayscale(model):
 def test_extract_features_rejects_float_images(model):
     with pytest.raises(ValueError, match="uint8"):
         feat.extract_features(np.zeros((2, 1, 8, 8), np.float32), model, progress=False)
+
+
+def test_onnx_runtime_engine_gives_the_same_features(model):
+    """The ONNX Runtime engine runs the same folded network: pool3 features within 1e-5
+    relative of the torch fast path (and so of plain pytorch-fid)."""
+    from ganbench.metrics import onnx_engine
+
+    if not onnx_engine.available():
+        pytest.skip(f"ONNX Runtime unavailable: {onnx_engine.available().reason}")
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 256, size=(3, 1, 32, 32), dtype=np.uint8)
+    runner = onnx_engine.OnnxModule(feat.fast_inception(model, "cpu"), torch.zeros(2, 3, 32, 32))
+    ort = feat.extract_features(images, model, batch_size=2, progress=False, runner=runner)
+    torch_fast = feat.extract_features(images, model, batch_size=3, progress=False)
+    assert _rel(ort, torch_fast) <= 1e-5

@@ -30,9 +30,13 @@ def tiny_overlay(source_dir: Path) -> dict:
     return {
         "data": {"dataset": "idx-folder", "source_dir": str(source_dir), "allow_download": False},
         "variants": ["dcgan"],
-        "train": {"kimg": 0.64, "batch_size": 16, "ema_kimg": 0.05},
+        "seeds": [0],
+        "train": {"budget": "kimg", "kimg": 0.64, "batch_size": 16, "ema_kimg": 0.05, "eval_every_kimg": 0.32,
+                  "eval_num": 40},
         "sample": {"num": 40, "seed": 1, "batch_size": 20, "grid_size": 16},
-        "evaluate": {"reference_split": "test", "num_real": 40, "weights_source": "fid-helper"},
+        "evaluate": {"reference_split": "test", "num_gen": 40, "num_real": 40, "domain_num_gen": 40,
+                     "domain_num_real": 0, "kid_subset_size": 20, "kid_subsets": 5, "weights_source": "fid-helper"},
+        "classifier": {"epochs": 1, "width": 8, "feature_dim": 32, "batch_size": 64},
         "runtime": {"device": "cpu", "log_every": 5, "image_every": 20, "checkpoint_every_kimg": 0.32,
                     "grid_size": 16, "eval_batch_size": 20},
         "mlflow": {"experiment": "e2e", "system_metrics": False},
@@ -62,10 +66,12 @@ def project(tmp_path_factory):
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "CI": "true",
            "PYTHONPATH": str(repo / "src"), "DVC_NO_ANALYTICS": "1", "MLFLOW_DISABLE_TELEMETRY": "true",
+           "GANBENCH_TRACE_MODULES": str(repo / "trace.jsonl"),
            "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@t"}
     env.pop("MLFLOW_TRACKING_URI", None)
     sh = Shell(repo, env)
+    (repo / ".gitignore").write_text("trace.jsonl\n")
     sh("git", "init", "-q")
     sh("dvc", "init", "-q")
     sh("dvc", "config", "core.analytics", "false")
@@ -90,12 +96,32 @@ class Shell:
         return re.findall(r"Running stage '([^']+)'", text), text
 
 
+def check_traced_code(repo: Path) -> None:
+    """The files each command loaded (GANBENCH_TRACE_MODULES) are covered by its stage's
+    STAGE_CODE, and every file STAGE_CODE names one by one was loaded."""
+    from ganbench.provenance import STAGE_CODE
+
+    seen: dict[str, set[str]] = {}
+    for line in (repo / "trace.jsonl").read_text().splitlines():
+        entry = json.loads(line)
+        seen.setdefault(entry["command"], set()).update(entry["files"])
+    assert set(STAGE_CODE) <= set(seen), set(STAGE_CODE) - set(seen)
+    for stage, declared in STAGE_CODE.items():
+        folders = [d + "/" for d in declared if not d.endswith(".py")]
+        files = {d for d in declared if d.endswith(".py")}
+        loaded = seen[stage]
+        undeclared = sorted(f for f in loaded if f not in files and not f.startswith(tuple(folders)))
+        assert not undeclared, f"{stage} loads {undeclared} but dvc.yaml does not depend on them"
+        unused = sorted(files - loaded)
+        assert not unused, f"{stage} depends on {unused} but never loads them"
+
+
 def run_of(repo: Path) -> str:
-    return json.loads((repo / "models/dcgan/run.json").read_text())["run_id"]
+    return json.loads((repo / "models/dcgan-0/run.json").read_text())["run_id"]
 
 
 def history_steps(repo: Path, name: str = "loss_D") -> list[int]:
-    lines = (repo / "models/dcgan/history.csv").read_text().splitlines()[1:]
+    lines = (repo / "models/dcgan-0/history.csv").read_text().splitlines()[1:]
     return [int(line.split(",")[0]) for line in lines if line.split(",")[1] == name]
 
 
@@ -110,22 +136,28 @@ def test_dvc_reruns_do_the_right_thing(project):
 
     # 1. A first run runs every stage.
     ran, _ = sh.repro()
-    assert set(ran) == {"download", "preprocess", "fid-weights", "reference", "train@dcgan",
-                        "sample@dcgan", "evaluate@dcgan", "report"}
+    assert set(ran) == {"download", "preprocess", "fid-weights", "reference", "classifier", "domain-reference",
+                        "train@dcgan-0", "sample@dcgan-0", "evaluate@dcgan-0", "report"}
     run_id = run_of(repo)
-    train = json.loads((repo / "metrics/train/dcgan.json").read_text())
+    train = json.loads((repo / "metrics/train/dcgan-0.json").read_text())
     assert train["kimg"] == pytest.approx(0.64) and train["g_steps"] == 40
-    ev = json.loads((repo / "metrics/eval/dcgan.json").read_text())
-    assert ev["num_gen"] == 40 and ev["num_real"] == 40 and np.isfinite(ev["fid40"])
-    assert ev["provenance"]["samples"]["generator"] == "ema"
-    assert (repo / "plots/losses/dcgan.csv").read_text().startswith("step,name,value\n")
+    ev = json.loads((repo / "metrics/eval/dcgan-0.json").read_text())
+    assert {"fid40", "kid40", "precision40", "recall40", "fd_domain40", "kid_domain40", "class_kl40"} <= set(ev)
+    assert ev["provenance"]["fid40"]["num_gen"] == 40 and ev["provenance"]["fid40"]["num_real"] == 40
+    assert np.isfinite(ev["fid40"]) and ev["provenance"]["fid40"]["samples"]["generator"] == "ema"
+    assert train["best"]["metric"] == "fd_domain40" and (repo / "models/dcgan-0/best.pt").is_file()
+    assert (repo / "plots/curves/dcgan-0.csv").read_text().startswith("step,kimg,name,value\n")
+    assert (repo / "plots/losses/dcgan-0.csv").read_text().startswith("step,name,value\n")
     assert history_steps(repo) == list(range(5, 41, 5))
     client = mlflow_client(repo)
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert run.data.params["train.kimg"] == "0.64" and run.data.params["dcgan.loss.name"] == "nonsaturating"
     assert run.data.tags["variant"] == "dcgan" and run.data.tags["dataset"] == "idx-folder"
-    assert run.data.tags["dvc_stage.train"] == "train@dcgan" and "git_commit" in run.data.tags
+    assert run.data.tags["dvc_stage.train"] == "train@dcgan-0" and "git_commit" in run.data.tags
+    assert run.data.tags["seed"] == "0" and run.data.tags["ganbench.pipeline"]
+    parent = client.get_run(run.data.tags["mlflow.parentRunId"])
+    assert parent.data.tags["ganbench.pipeline_parent"] == run.data.tags["ganbench.pipeline"]
     assert [m.step for m in client.get_metric_history(run_id, "loss_D")] == list(range(5, 41, 5))
     assert run.data.metrics["fid40"] == pytest.approx(ev["fid40"])
     artifacts = {a.path for a in client.list_artifacts(run_id)}
@@ -134,23 +166,26 @@ def test_dvc_reruns_do_the_right_thing(project):
     assert any("samples+step+20+" in p for p in images), images
     # No machine paths inside DVC outputs.
     for path in ["data/raw/idx-folder/manifest.json", "data/processed/meta.json", "models/inception/weights.json",
-                 "data/reference/meta.json", "models/dcgan/run.json", "metrics/train/dcgan.json",
-                 "metrics/eval/dcgan.json", "reports/report.md", "reports/index.html"]:
+                 "data/reference/meta.json", "models/dcgan-0/run.json", "metrics/train/dcgan-0.json",
+                 "metrics/eval/dcgan-0.json", "reports/report.md", "reports/index.html"]:
         assert str(repo.parent) not in (repo / path).read_text(), path
     # The sample file is byte-identical when another process draws it again.
-    sh("ganbench", "sample", "dcgan", "--checkpoint", "models/dcgan/checkpoint.pt", "--run", "none.json",
-       "--out", "again.npz", "--grid", "again.png")
-    assert (repo / "again.npz").read_bytes() == (repo / "samples/dcgan.npz").read_bytes()
+    sh("ganbench", "sample", "dcgan", "--seed", "0", "--checkpoint", "models/dcgan-0/checkpoint.pt",
+       "--best", "models/dcgan-0/best.pt", "--run", "none.json", "--out", "again.npz", "--grid", "again.png")
+    assert (repo / "again.npz").read_bytes() == (repo / "samples/dcgan-0.npz").read_bytes()
+
+    # Every stage loaded exactly the package code dvc.yaml declares for it.
+    check_traced_code(repo)
 
     # 2. Nothing changed: nothing runs.
     ran, text = sh.repro()
     assert ran == [], text
 
     # 3. Forcing a finished training stage succeeds, continues the run, changes nothing.
-    ckpt = (repo / "models/dcgan/checkpoint.pt").read_bytes()
-    ran, _ = sh.repro("-f", "-s", "train@dcgan")
-    assert ran == ["train@dcgan"]
-    assert run_of(repo) == run_id and (repo / "models/dcgan/checkpoint.pt").read_bytes() == ckpt
+    ckpt = (repo / "models/dcgan-0/checkpoint.pt").read_bytes()
+    ran, _ = sh.repro("-f", "-s", "train@dcgan-0")
+    assert ran == ["train@dcgan-0"]
+    assert run_of(repo) == run_id and (repo / "models/dcgan-0/checkpoint.pt").read_bytes() == ckpt
     assert history_steps(repo) == list(range(5, 41, 5))
     assert [m.step for m in client.get_metric_history(run_id, "loss_D")] == list(range(5, 41, 5))
     ran, text = sh.repro()
@@ -170,35 +205,36 @@ def test_dvc_reruns_do_the_right_thing(project):
     params["train"]["kimg"] = 0.96
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     ran, text = sh.repro()
-    assert ran[0] == "train@dcgan" and "resuming at 0.64 kimg" in text, text
-    assert {"sample@dcgan", "evaluate@dcgan", "report"} <= set(ran)
+    assert ran[0] == "train@dcgan-0" and "resuming at 0.64 kimg" in text, text
+    assert {"sample@dcgan-0", "evaluate@dcgan-0", "report"} <= set(ran)
     assert run_of(repo) == run_id
     assert history_steps(repo) == list(range(5, 61, 5))
     assert [m.step for m in client.get_metric_history(run_id, "loss_D")] == list(range(5, 61, 5))
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.tags["resumed_from_kimg"] == "0.640"
-    assert json.loads((repo / "metrics/train/dcgan.json").read_text())["g_steps"] == 60
+    assert json.loads((repo / "metrics/train/dcgan-0.json").read_text())["g_steps"] == 60
 
     # 6. A change to the training code retrains from scratch, in a new run.
     loss = repo / "src/ganbench/losses/nonsaturating.py"
     loss.write_text(loss.read_text() + "\n# a change to the objective's module\n")
     ran, text = sh.repro()
-    assert ran[0] == "train@dcgan" and "training from scratch: the training code changed" in text, text
+    assert ran[0] == "train@dcgan-0" and "training from scratch: the training code changed" in text, text
     assert run_of(repo) != run_id
     assert history_steps(repo) == list(range(5, 61, 5))
-    assert json.loads((repo / "metrics/train/dcgan.json").read_text())["g_steps"] == 60
+    assert json.loads((repo / "metrics/train/dcgan-0.json").read_text())["g_steps"] == 60
     new = client.get_run(run_of(repo))
     assert new.info.status == "FINISHED" and "resumed_from_kimg" not in new.data.tags
 
     # 7. A lower budget than the checkpoint's is refused; the model folder is untouched.
-    before = {p: (repo / p).read_bytes() for p in ("models/dcgan/run.json", "models/dcgan/checkpoint.pt",
-                                                   "models/dcgan/history.csv")}
+    before = {p: (repo / p).read_bytes() for p in ("models/dcgan-0/run.json", "models/dcgan-0/checkpoint.pt",
+                                                   "models/dcgan-0/history.csv")}
     params["train"]["kimg"] = 0.32
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = sh("dvc", "repro", check=False)
     assert out.returncode != 0 and "trained past the budget" in out.stdout + out.stderr
     assert all((repo / p).read_bytes() == b for p, b in before.items())
-    assert len(client.search_runs([new.info.experiment_id])) == 2
+    trained = client.search_runs([new.info.experiment_id], filter_string="tags.variant = 'dcgan'")
+    assert len(trained) == 2  # the first run and the retrained one; no run for the refused budget
 
 
 def test_bad_inputs_fail_with_one_clear_line(tmp_path, monkeypatch):
@@ -214,7 +250,7 @@ def test_bad_inputs_fail_with_one_clear_line(tmp_path, monkeypatch):
     params["train"]["kimg"] = 0.1
     Path("params.yaml").write_text(yaml.safe_dump(params))
     Path("models/dcgan").mkdir(parents=True)
-    Path("models/dcgan/checkpoint.pt").write_bytes(b"not a checkpoint")
+    Path("models/dcgan-0/checkpoint.pt").write_bytes(b"not a checkpoint")
     result = CliRunner().invoke(app, ["sample", "dcgan"])
     assert result.exit_code == 1 and "unreadable" in result.output
 

@@ -43,14 +43,14 @@ def params_for(variant: str, kimg: float, conditional: bool = False, **train):
     section = {**TINY.get(variant, {}), "conditional": conditional}
     return parse_params({
         "variants": [variant],
-        "train": {"kimg": kimg, "batch_size": 16, "ema_kimg": 0.05, **train},
+        "train": {"budget": "kimg", "kimg": kimg, "batch_size": 16, "ema_kimg": 0.05, **train},
         "runtime": {"log_every": 2, "image_every": 100, "checkpoint_every_kimg": 0.048, "device": "cpu"},
         variant: section,
     }, VARIANTS)
 
 
 def train(variant, kimg, processed, out, **kw):
-    return train_variant(prepare_training(params_for(variant, kimg, **kw), variant, processed, out))
+    return train_variant(prepare_training(params_for(variant, kimg, **kw), variant, 0, processed, out))
 
 
 @pytest.mark.parametrize("variant", VARIANTS.names())
@@ -80,15 +80,17 @@ def test_a_finished_run_reruns_as_a_no_op_and_a_lower_budget_is_refused(processe
     assert again.metrics["g_steps"] == first.metrics["g_steps"]
     assert ((tmp_path / "checkpoint.pt").read_bytes(), (tmp_path / HISTORY).read_bytes()) == before
     with pytest.raises(ParamsError, match="past the budget.*runtime.resume: false"):
-        prepare_training(params_for("dcgan", 0.08), "dcgan", processed, tmp_path)
+        prepare_training(params_for("dcgan", 0.08), "dcgan", 0, processed, tmp_path)
     assert (tmp_path / "checkpoint.pt").read_bytes() == before[0]
 
 
 def test_a_result_defining_change_retrains_from_scratch(processed, tmp_path):
     train("dcgan", 0.08, processed, tmp_path)
-    setup = prepare_training(params_for("dcgan", 0.16, share_fake=False), "dcgan", processed, tmp_path)
+    setup = prepare_training(params_for("dcgan", 0.16, share_fake=False), "dcgan", 0, processed, tmp_path)
     assert setup.resumed_from is None and "share_fake" in setup.restart_reason
-    setup = prepare_training(params_for("dcgan", 0.16), "dcgan", processed, tmp_path)
+    setup = prepare_training(params_for("dcgan", 0.16), "dcgan", 1, processed, tmp_path)
+    assert setup.resumed_from is None and "seed" in setup.restart_reason
+    setup = prepare_training(params_for("dcgan", 0.16), "dcgan", 0, processed, tmp_path)
     assert setup.resumed_from is not None and setup.restart_reason is None
 
 
@@ -112,3 +114,49 @@ def test_conditional_sampling_and_generate(variant, processed, tmp_path):
     assert walk.shape[0] == 5 and nrow == 5
     with pytest.raises(ValueError, match="out of range"):
         generate_from_checkpoint(result.checkpoint, n=2, seed=0, class_index=10)
+
+
+@pytest.fixture(scope="module")
+def probe_files(processed, tmp_path_factory):
+    """A tiny domain classifier and its reference features, made as the stages make them."""
+    from ganbench.data.dataset import load_split
+    from ganbench.metrics.domain import ClassifierConfig, features_and_predictions, save_classifier, train_classifier
+    from ganbench.metrics.reference import save_reference
+    from ganbench.sampling.generate import to_uint8
+    from ganbench.training.run import ProbeFiles
+
+    tmp = tmp_path_factory.mktemp("probe")
+    x, y = load_split(processed, "train")
+    tx, ty = load_split(processed, "test")
+    cfg = ClassifierConfig(width=4, feature_dim=8, epochs=1, batch_size=32)
+    model, metrics = train_classifier(x, y, tx, ty, cfg)
+    save_classifier(model, cfg, metrics, tmp / "clf.pt")
+    feats, _ = features_and_predictions(model, to_uint8(tx).numpy())
+    save_reference(tmp / "ref.npz", feats, {"num_real": len(tx)}, labels=ty.numpy())
+    return ProbeFiles(tmp / "clf.pt", tmp / "ref.npz")
+
+
+def test_training_time_metric_keeps_the_best_checkpoint_and_its_time_apart(processed, probe_files, tmp_path):
+    params = params_for("dcgan", 0.32, eval_every_kimg=0.08, eval_num=50)
+    result = train_variant(prepare_training(params, "dcgan", 0, processed, tmp_path, probe_files))
+    rows = read_rows(tmp_path / HISTORY)
+    curve = [(s, v) for s, n, v in rows if n == "fd_domain50"]
+    assert [s for s, _ in curve] == [5, 10, 15, 20]  # every 80 images (5 steps of 16), and the end
+    best = result.metrics["best"]
+    assert best["metric"] == "fd_domain50" and best["value"] == pytest.approx(min(v for _, v in curve), rel=1e-5)
+    assert best["step"] == min(curve, key=lambda sv: sv[1])[0]
+    best_ckpt = load_checkpoint(tmp_path / "best.pt")
+    assert best_ckpt["progress"]["step"] == best["step"] and best_ckpt["D"] is None
+    assert result.metrics["eval_wall_clock_s"] > 0
+    drawn = sample_checkpoint(tmp_path / "best.pt", SampleConfig(num=8, batch_size=8, grid_size=4), "cpu")
+    assert drawn.meta["checkpoint_g_steps"] == best["step"]
+    # Resuming keeps the best so far: a larger budget continues from it.
+    more = train_variant(prepare_training(params_for("dcgan", 0.48, eval_every_kimg=0.08, eval_num=50),
+                                          "dcgan", 0, processed, tmp_path, probe_files))
+    assert more.metrics["best"]["value"] <= best["value"]
+
+
+def test_without_evaluation_best_is_the_last_checkpoint(processed, tmp_path):
+    result = train("dcgan", 0.08, processed, tmp_path)
+    assert result.metrics["best"] is None
+    assert load_checkpoint(tmp_path / "best.pt")["progress"]["step"] == result.metrics["g_steps"]

@@ -8,8 +8,13 @@ from typing import Any
 
 import torch
 
-from ganbench.data.preprocess import META, SPLIT_FILES, VALUE_RANGE
 from ganbench.errors import DataError, ParamsError
+
+#: Files the preprocess stage writes into its output folder.
+META = "meta.json"
+SPLIT_FILES = {"train": "train.pt", "test": "test.pt"}
+#: The preprocessed pixel range (0 → -1, 255 → 1).
+VALUE_RANGE = (-1.0, 1.0)
 
 _REPRO = "run `dvc repro preprocess` (or `ganbench preprocess`)"
 

@@ -22,13 +22,11 @@ import torch
 
 from ganbench.config import DataConfig
 from ganbench.data.idx import parse_idx, read_bytes
+from ganbench.data.dataset import META, SPLIT_FILES, VALUE_RANGE
 from ganbench.data.sources import DATASETS, read_manifest
 from ganbench.io import torch_save, write_json
 from ganbench.errors import DataError, ParamsError
 
-META = "meta.json"
-SPLIT_FILES = {"train": "train.pt", "test": "test.pt"}
-VALUE_RANGE = (-1.0, 1.0)
 ALLOWED_CHANNELS = (1, 3)
 
 _REDOWNLOAD = "re-run `ganbench download` (or `dvc repro download`)"
