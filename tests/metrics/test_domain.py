@@ -180,4 +180,4 @@ def test_unreadable_files_give_one_checkpoint_error(trained, tmp_path):
             domain.load_classifier(path)
         message = str(err.value)
         assert str(path) in message and "\n" not in message
-        assert "train the domain classifier" in message
+        assert "dvc repro classifier" in message

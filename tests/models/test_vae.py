@@ -12,7 +12,8 @@ import torch
 from ganbench.errors import ParamsError
 from ganbench.losses import OBJECTIVES, Batch
 from ganbench.losses.vae import gaussian_kl, reparameterize, squared_error
-from ganbench.models import VARIANTS, Geometry
+from ganbench.models import VARIANTS
+from ganbench.models.base import Geometry
 from ganbench.sampling.latents import latents
 from ganbench.training.budget import Budget
 from ganbench.training.ema import EMA
