@@ -249,7 +249,7 @@ def test_bad_inputs_fail_with_one_clear_line(tmp_path, monkeypatch):
 
     params["train"]["kimg"] = 0.1
     Path("params.yaml").write_text(yaml.safe_dump(params))
-    Path("models/dcgan").mkdir(parents=True)
+    Path("models/dcgan-0").mkdir(parents=True)
     Path("models/dcgan-0/checkpoint.pt").write_bytes(b"not a checkpoint")
     result = CliRunner().invoke(app, ["sample", "dcgan"])
     assert result.exit_code == 1 and "unreadable" in result.output
