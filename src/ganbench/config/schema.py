@@ -231,7 +231,7 @@ class Params:
     its registry entry (see :func:`ganbench.config.loader.parse_params`)."""
 
     data: DataConfig = field(default_factory=DataConfig)
-    variants: tuple[str, ...] = ("dcgan", "wgan_gp", "stylegan")
+    variants: tuple[str, ...] = ("dcgan", "wgan_gp", "stylegan", "vae")
     #: Training seeds: every variant is trained once per seed (its own stages and run).
     seeds: tuple[int, ...] = (0,)
     train: TrainConfig = field(default_factory=TrainConfig)
