@@ -18,23 +18,28 @@ BREACH, MISSING = 1, 2
 @app.command("check")
 @clean_errors
 def check(
-    thresholds: Annotated[Path, typer.Option(help="YAML {variant: {metric: max}}.")] = Path(".ci/fid_thresholds.yaml"),
+    thresholds: Annotated[Path, typer.Option(help="YAML {variant: {metric: bound}}.")] = Path(
+        ".ci/thresholds.yaml"),
     eval_metrics: Annotated[Path, typer.Option(help="Folder of evaluation metrics JSON.")] = Path("metrics/eval"),
 ) -> None:
-    """Compare metrics/eval/<variant>.json against THRESHOLDS: print metric, value,
-    threshold and margin; exit 1 on a breach, 2 on a missing metric."""
+    """Gate the mean over seeds of every metric in THRESHOLDS (metrics/eval/<variant>-<seed>.json):
+    print metric, value, bound and margin; exit 1 on a breach, 2 on a missing metric."""
     from ganbench.thresholds import check as check_thresholds
     from ganbench.thresholds import load_thresholds
 
     rows = check_thresholds(load_thresholds(thresholds), eval_metrics)
-    typer.echo(f"{'':4} {'variant':<10} {'metric':<16} {'value':>10} {'max':>10} {'margin':>10}")
+    typer.echo(f"{'':4} {'variant':<10} {'metric':<20} {'seeds':>5} {'mean':>10} {'bound':>12} {'margin':>10}")
     for r in rows:
         status = "ok" if r["ok"] else ("MISS" if r["value"] is None else "FAIL")
-        value = "missing" if r["value"] is None else f"{r['value']:.3f}"
-        margin = "" if r["value"] is None else f"{r['max'] - r['value']:+.3f}"
-        typer.echo(f"{status:4} {r['variant']:<10} {r['metric']:<16} {value:>10} {r['max']:>10.3f} {margin:>10}")
+        value = "missing" if r["value"] is None else f"{r['value']:.4g}"
+        margin = ""
+        if r["value"] is not None:
+            margin = f"{(r['value'] - r['bound']) if r['direction'] == 'min' else (r['bound'] - r['value']):+.4g}"
+        bound = f"{r['direction']} {r['bound']:.4g}"
+        typer.echo(f"{status:4} {r['variant']:<10} {r['metric']:<20} {r['seeds']:>5} {value:>10} {bound:>12} "
+                   f"{margin:>10}")
     if any(r["value"] is None for r in rows):
-        typer.echo("check: a metric is missing (was it made with another N?)", err=True)
+        typer.echo("check: a metric is missing (was it made with another N, or is a seed missing?)", err=True)
         raise typer.Exit(code=MISSING)
     if not all(r["ok"] for r in rows):
         raise typer.Exit(code=BREACH)

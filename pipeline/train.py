@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -34,16 +35,11 @@ def train(
 ) -> None:
     """Train VARIANT with SEED on the preprocessed training split (resuming a matching
     checkpoint in OUT), log the run to MLflow, write METRICS, PLOTS and CURVES."""
-    from ganbench.config import flatten
+    from ganbench.errors import GanbenchError, TrainingInterrupted
     from ganbench.io import write_json
-    from ganbench.tracking.mlflow_run import MlflowTracker, find_run, pipeline_tags, start_run
-    from ganbench.training.run import (
-        PROGRESS_SERIES,
-        ProbeFiles,
-        mlflow_params,
-        prepare_training,
-        train_variant,
-    )
+    from ganbench.tracking.mlflow_run import check_reachable, quick_failures, resolve_tracking_uri
+    from ganbench.tracking.resilient import ResilientRun
+    from ganbench.training.run import PROGRESS_SERIES, ProbeFiles, prepare_training, train_variant
 
     p = load(params, models=True)
     if variant not in p.variants:
@@ -51,12 +47,64 @@ def train(
     if seed not in p.seeds:
         raise typer.BadParameter(f"seed {seed} is not in params 'seeds' ({list(p.seeds)})")
     root = repo_root(params)
+    key = f"{variant}-{seed}"
+    uri = resolve_tracking_uri(p.mlflow, root)
+    if not p.mlflow.offline:
+        why = check_reachable(uri)
+        if why is not None:
+            raise GanbenchError(
+                f"the MLflow tracking server {uri} is unreachable ({why}); start it, point "
+                "mlflow.tracking_uri or $MLFLOW_TRACKING_URI at one that answers, or set "
+                "mlflow.offline: true to train now and send the run's history later")
+        quick_failures(uri)
     probe_files = ProbeFiles(classifier, domain_reference) if classifier and domain_reference else None
     setup = prepare_training(p, variant, seed, processed, out, probe_files)
-    key = f"{variant}-{seed}"
     if setup.restart_reason:
         log.info("train %s: training from scratch: %s", key, setup.restart_reason)
-    run: MlflowTracker | None = None
+    run = None if p.mlflow.offline else open_training_run(p, root, setup, key)
+    sink = ResilientRun(run, out / "unsynced") if run is not None else None
+    stop = StopOnSignal()
+    status, reason = "FAILED", None
+    try:
+        with stop.installed(), (run.system_metrics() if run is not None and p.mlflow.system_metrics
+                                 else contextlib.nullcontext()):
+            result = train_variant(setup, sink, p.mlflow.experiment, stop=stop)
+        status = "FINISHED"
+    except TrainingInterrupted as exc:
+        status, reason = "KILLED", str(exc)
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=128 + (stop.signal or 2)) from None
+    except GanbenchError as exc:
+        reason = str(exc)
+        raise
+    finally:
+        if sink is not None:
+            finish_run(sink, run, setup, status, reason)
+    write_json(metrics, result.metrics)
+    probe_names = [setup.probe.name] if setup.probe is not None else []
+    result.history.export(plots, exclude=(*PROGRESS_SERIES, *probe_names))
+    if curves is not None:
+        result.history.export(curves, include=probe_names, kimg_column=True)
+    if run is not None and not sink.down:
+        run.log_metrics({f"train/{k}": float(v) for k, v in result.metrics.items()
+                         if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        if result.resumed_from_kimg is not None:
+            run.set_tags({"resumed_from_kimg": f"{result.resumed_from_kimg:.3f}"})
+    m = result.metrics
+    best = f", best {m['best']['metric']} {m['best']['value']:.4g} at {m['best']['kimg']:.3g} kimg" \
+        if m.get("best") and m["best"].get("metric") else ""
+    typer.echo(f"train {key}: {m['kimg']:.1f} kimg, {m['g_steps']} G steps, "
+               f"{m['images_per_s']:.0f} img/s{best} -> {result.checkpoint}")
+
+
+def open_training_run(p, root: Path, setup, key: str):  # noqa: ANN001, ANN201 - pipeline glue
+    """The MLflow run to train in: the checkpoint's own run when it resumes and the
+    store still has it, else a new one."""
+    from ganbench.config import flatten
+    from ganbench.tracking.mlflow_run import find_run, pipeline_tags, start_run
+    from ganbench.training.run import mlflow_params
+
+    run = None
     if setup.previous_run:
         run = find_run(p.mlflow, root, setup.previous_run["run_id"])
         if run is None:
@@ -67,30 +115,53 @@ def train(
             log.info("train %s: resuming at %.3g kimg in MLflow run %s", key, setup.state.kimg, run.run_id)
     if run is None:
         run = start_run(p.mlflow, root, key,
-                        {"variant": variant, "seed": str(seed), "dataset": p.data.dataset,
+                        {"variant": setup.variant, "seed": str(setup.seed), "dataset": p.data.dataset,
                          "dvc_stage.train": f"train@{key}"})
         if setup.previous_run:
             run.set_tags({"continues_run": setup.previous_run["run_id"]})
     run.set_tags(pipeline_tags(p, root, run))
     run.log_params(flatten(mlflow_params(setup)))
-    status = "FAILED"
+    return run
+
+
+def finish_run(sink, run, setup, status: str, reason: str | None) -> None:  # noqa: ANN001
+    """Send what is left, then mark the run (with the reason when it failed); a server
+    that is down at this point only costs a warning."""
+    sink.close(setup.history.committed_rows)
     try:
-        with run.system_metrics() if p.mlflow.system_metrics else contextlib.nullcontext():
-            result = train_variant(setup, run, p.mlflow.experiment)
-        status = "FINISHED"
-    finally:
+        if reason:
+            run.set_tags({"failure_reason": reason[:5000]})
         run.finish(status)
-    write_json(metrics, result.metrics)
-    probe_names = [setup.probe.name] if setup.probe is not None else []
-    result.history.export(plots, exclude=(*PROGRESS_SERIES, *probe_names))
-    if curves is not None:
-        result.history.export(curves, include=probe_names, kimg_column=True)
-    run.log_metrics({f"train/{k}": float(v) for k, v in result.metrics.items()
-                     if isinstance(v, (int, float)) and not isinstance(v, bool)})
-    if result.resumed_from_kimg is not None:
-        run.set_tags({"resumed_from_kimg": f"{result.resumed_from_kimg:.3f}"})
-    m = result.metrics
-    best = f", best {m['best']['metric']} {m['best']['value']:.4g} at {m['best']['kimg']:.3g} kimg" \
-        if m.get("best") and m["best"].get("metric") else ""
-    typer.echo(f"train {key}: {m['kimg']:.1f} kimg, {m['g_steps']} G steps, "
-               f"{m['images_per_s']:.0f} img/s{best} -> {result.checkpoint}")
+    except Exception as exc:  # the server went away: the status is set by the next session
+        log.warning("could not mark MLflow run %s %s (%s)", run.run_id, status, type(exc).__name__)
+
+
+class StopOnSignal:
+    """SIGINT/SIGTERM during training: the loop writes a checkpoint at the next step and
+    stops (a second SIGINT interrupts at once)."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def __call__(self) -> bool:
+        return self.signal is not None
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal = signum
+        log.warning("received signal %d: writing a checkpoint and stopping", signum)
+
+    @contextlib.contextmanager
+    def installed(self):  # noqa: ANN201 - context manager
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

@@ -24,7 +24,11 @@ class WeightsError(GanbenchError):
 
 
 class TrainingDivergedError(GanbenchError):
-    """A loss became NaN or infinite during training."""
+    """A loss or a weight became NaN or infinite during training."""
+
+
+class TrainingInterrupted(GanbenchError):
+    """Training was stopped by a signal after writing a checkpoint."""
 
 
 class MetricError(GanbenchError):

@@ -52,10 +52,13 @@ CADENCE = Cadence(log_every=2, image_every=3, checkpoint_every_images=32)
 GRID = Grid(z=latents(4, 8, 1), c=None, nrow=2, seed=1)
 
 
-def run(t, budget, state=None, tracker=None, saves=None, share_fake=True, cadence=CADENCE, clock=None):
+def run(t, budget, state=None, tracker=None, saves=None, share_fake=True, cadence=CADENCE, clock=None,
+        stop=None):
     kw = {"clock": clock} if clock is not None else {}
+    if stop is not None:
+        kw["stop"] = stop
     return train_loop(t, budget, cadence, tracker or Recorder(), state=state or Progress(), grid=GRID,
-                      save=(saves.append if saves is not None else (lambda s: None)),
+                      save=(lambda s: saves.append(dataclasses.replace(s))) if saves is not None else (lambda s: None),
                       share_fake=share_fake, **kw)
 
 
@@ -206,3 +209,28 @@ def test_lazy_regularization_corrects_the_optimizer():
     r = vcfg.loss.r1_interval / (vcfg.loss.r1_interval + 1)
     assert opt.param_groups[0]["lr"] == pytest.approx(vcfg.d_optim.lr * r)
     assert opt.param_groups[0]["betas"][1] == pytest.approx(vcfg.d_optim.betas[1] ** r)
+
+
+def test_a_non_finite_weight_stops_training_before_anything_is_saved():
+    t = make_trainee(ema_kimg=1e9)  # an EMA that keeps (almost) nothing of the new weights
+    saves = []
+    with torch.no_grad():  # a NaN that no loss sees: only the weight check can catch it
+        next(t.ema.model.parameters()).view(-1)[0] = float("nan")
+    with pytest.raises(TrainingDivergedError, match="a network weight became NaN or inf by generator step 2"):
+        run(t, Budget("kimg", 0.4), saves=saves)
+    assert saves == []
+    t = make_trainee()
+    with torch.no_grad():
+        next(t.G.parameters()).view(-1)[0] = float("inf")
+    with pytest.raises(TrainingDivergedError, match="became (nan|inf)"):
+        run(t, Budget("kimg", 0.4))
+
+
+def test_a_stop_request_checkpoints_the_current_step_and_raises():
+    from ganbench.errors import TrainingInterrupted
+
+    asked = itertools.count()
+    saves = []
+    with pytest.raises(TrainingInterrupted, match="interrupted at generator step 3.*resumes it"):
+        run(make_trainee(), Budget("kimg", 0.4), saves=saves, stop=lambda: next(asked) >= 2)
+    assert [s.step for s in saves] == [3]

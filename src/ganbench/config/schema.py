@@ -223,6 +223,9 @@ class MlflowConfig:
     experiment: str = "ganbench"
     #: Sample CPU/memory (and GPU) use into the training run.
     system_metrics: bool = True
+    #: Train without a tracking server (it is unreachable, or you choose so): the run's
+    #: history stays in its model folder and is sent by a later `ganbench train` of it.
+    offline: bool = False
 
 
 @dataclass(frozen=True)

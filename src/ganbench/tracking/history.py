@@ -32,6 +32,7 @@ class History:
     def __init__(self, path: Path, rows: Iterable[Row] = ()) -> None:
         self.path = Path(path)
         self.rows: list[Row] = list(rows)
+        self._committed = len(self.rows)
 
     @classmethod
     def resume(cls, path: Path, step: int) -> History:
@@ -53,6 +54,12 @@ class History:
     def commit(self) -> None:
         """Write every row to :attr:`path` (atomically)."""
         write_text(self.path, format_rows(self.rows))
+        self._committed = len(self.rows)
+
+    @property
+    def committed_rows(self) -> list[Row]:
+        """The rows on disk: those a resumed session will have (never more)."""
+        return self.rows[: self._committed]
 
     def export(self, path: Path, exclude: Iterable[str] = (), include: Iterable[str] | None = None,
                kimg_column: bool = False) -> None:

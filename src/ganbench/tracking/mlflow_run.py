@@ -207,6 +207,30 @@ class SystemMetrics:
 # --------------------------------------------------------------------------- runs
 
 
+def check_reachable(uri: str, timeout: float = 5.0) -> str | None:
+    """None when the tracking store at ``uri`` answers, else why not. Local stores
+    (sqlite, file) always answer; a server is asked for its ``/health``."""
+    if not uri.startswith(("http://", "https://")):
+        return None
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
+            return None if response.status == 200 else f"HTTP {response.status}"
+    except (urllib.error.URLError, OSError) as exc:
+        return str(getattr(exc, "reason", exc)) or type(exc).__name__
+
+
+def quick_failures(uri: str) -> None:
+    """Make the MLflow client give up on an unreachable server in seconds rather than
+    minutes of retries (training must not stall on logging); the caller's own settings win."""
+    if uri.startswith(("http://", "https://")):
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+
+
 def start_run(cfg: MlflowConfig, root: Path, run_name: str, tags: Mapping[str, str]) -> MlflowTracker:
     """Create a new run in ``cfg.experiment`` (the train stage calls this)."""
     from mlflow.tracking import MlflowClient

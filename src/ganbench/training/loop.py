@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ganbench.errors import TrainingDivergedError
+from ganbench.errors import TrainingDivergedError, TrainingInterrupted
 from ganbench.losses import Batch, Phase
 from ganbench.progress import progress_bar
 from ganbench.sampling.files import make_grid
@@ -94,6 +94,16 @@ def _run_phase(t: Trainee, phase: Phase, batch: Batch, opt: torch.optim.Optimize
     acc.add(stats)
 
 
+_FINITE = "__weights_finite__"
+
+
+def _weights_finite(t: Trainee) -> Tensor:
+    """1.0 when every weight of G, D and the EMA copy is finite, as a device scalar."""
+    nets = [t.G, t.D, t.ema.model if t.ema is not None else None]
+    params = [p for net in nets if net is not None for p in net.parameters()]
+    return torch.stack([torch.isfinite(p).all() for p in params]).all().float()
+
+
 def _crossed(images_seen: int, step_images: int, every: int) -> bool:
     """True when the last step's images crossed a multiple of ``every`` (0 = never)."""
     return every > 0 and images_seen // every > (images_seen - step_images) // every
@@ -120,6 +130,7 @@ def train_loop(
     save: Callable[[Progress], None],
     share_fake: bool = True,
     probe: Callable[[Progress], dict[str, float]] | None = None,
+    stop: Callable[[], bool] | None = None,
     desc: str = "train",
     clock: Callable[[], float] = time.perf_counter,
 ) -> Progress:
@@ -130,7 +141,11 @@ def train_loop(
     ``probe(progress)`` (a training-time evaluation returning named values) runs every
     ``cadence.probe_every_images`` real images and at the end; its values go to the
     tracker and its time is counted in ``eval_wall_clock_s``, not in the training
-    wall-clock. ``clock`` measures time (replaceable in tests)."""
+    wall-clock. ``stop()`` is asked after every step (a flag, no device sync): when it
+    says so, the loop flushes, writes a checkpoint and raises
+    :class:`~ganbench.errors.TrainingInterrupted`. Non-finite losses or weights raise
+    :class:`~ganbench.errors.TrainingDivergedError` at the next flush, before anything
+    is saved. ``clock`` measures time (replaceable in tests)."""
     device = t.batches.device
     bs = t.batches.batch_size
     z_dim = t.G.z_dim
@@ -187,23 +202,19 @@ def train_loop(
         state.wall_clock_s = base_wall + (clock() - start) - probe_time
 
         done = budget.reached(state)
+        interrupted = stop is not None and stop()
         checkpoint = _crossed(state.images_seen, step_images, cadence.checkpoint_every_images)
-        if probe is not None and (done or _crossed(state.images_seen, step_images,
-                                                   cadence.probe_every_images)):
-            probe_start = clock()
-            tracker.log_metrics(probe(state), step=state.step)
-            spent = clock() - probe_start
-            probe_time += spent
-            state.eval_wall_clock_s += spent
-        if state.step % cadence.log_every == 0 or checkpoint or done:
+        if state.step % cadence.log_every == 0 or checkpoint or done or interrupted:
+            acc.add({_FINITE: _weights_finite(t)})  # read back with the losses: one sync
             losses = acc.flush()
+            finite = losses.pop(_FINITE) == 1.0
             bad = [k for k, v in losses.items() if not math.isfinite(v)]
-            if bad:
+            if bad or not finite:
+                what = f"{bad[0]} became {losses[bad[0]]}" if bad else "a network weight became NaN or inf"
                 raise TrainingDivergedError(
-                    f"{bad[0]} became {losses[bad[0]]} by generator step {state.step} "
-                    f"(kimg {state.kimg:.1f}); lower the learning rates in this variant's "
-                    "g_optim/d_optim params or change the seed; the last checkpoint before "
-                    "the divergence was kept")
+                    f"{desc}: {what} by generator step {state.step} (kimg {state.kimg:.1f}); lower "
+                    "the learning rates in this variant's g_optim/d_optim params or change the seed; "
+                    "the last checkpoint before the divergence was kept")
             rate = (state.images_seen - start_images) / max(state.wall_clock_s - base_wall, 1e-9)
             tracker.log_metrics({**losses, "kimg": state.kimg, "images_per_s": rate}, step=state.step)
             used = int(budget.used(state))
@@ -211,6 +222,19 @@ def train_loop(
             shown = used
             if losses:
                 bar.set_postfix({k: f"{v:.3g}" for k, v in list(losses.items())[:3]})
+        if interrupted:
+            save(state)
+            bar.close()
+            raise TrainingInterrupted(
+                f"{desc}: interrupted at generator step {state.step} (kimg {state.kimg:.1f}); a "
+                "checkpoint was written there: the same command (or `dvc repro`) resumes it")
+        if probe is not None and (done or _crossed(state.images_seen, step_images,
+                                                   cadence.probe_every_images)):
+            probe_start = clock()
+            tracker.log_metrics(probe(state), step=state.step)
+            spent = clock() - probe_start
+            probe_time += spent
+            state.eval_wall_clock_s += spent
         if state.step % cadence.image_every == 0 or done:
             images = generate(t.sampling_G(), grid.z, grid.c, device=device,
                               noise=noise_generator(grid.seed))

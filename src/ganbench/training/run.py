@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,7 +30,7 @@ import torch
 from ganbench.config.coerce import to_dict
 from ganbench.config.schema import Params
 from ganbench.data.dataset import load_meta, load_split
-from ganbench.errors import ParamsError
+from ganbench.errors import GanbenchError, ParamsError
 from ganbench.losses import OBJECTIVES
 from ganbench.models import VARIANTS
 from ganbench.models.base import Geometry, VariantConfig
@@ -237,7 +237,8 @@ class _LoopTracker:
         pass
 
 
-def train_variant(setup: TrainSetup, run: RunSink | None = None, experiment: str = "") -> TrainResult:
+def train_variant(setup: TrainSetup, run: RunSink | None = None, experiment: str = "",
+                  stop: Callable[[], bool] | None = None) -> TrainResult:
     """Run (or finish) the training that :func:`prepare_training` set up; ``run`` receives
     the grids and the history (the MLflow run, whose id goes into the checkpoint).
 
@@ -249,7 +250,7 @@ def train_variant(setup: TrainSetup, run: RunSink | None = None, experiment: str
     assert history is not None
     t = setup.trainee
     run_ref = {"run_id": run.run_id, "experiment": experiment} if run.run_id else None
-    run.sync(history.rows)  # a resumed run may lack the last rows before its checkpoint
+    run.sync(history.committed_rows)  # a resumed run may lack the last rows before its checkpoint
 
     def state_at(progress: Progress) -> dict[str, Any]:
         state = make_state(t, variant=setup.variant, ident=setup.ident, train=setup.params.train,
@@ -276,19 +277,25 @@ def train_variant(setup: TrainSetup, run: RunSink | None = None, experiment: str
         return values
 
     def save(progress: Progress) -> None:
-        history.commit()
-        save_checkpoint(state_at(progress), setup.checkpoint)
-        if setup.probe is None:  # no evaluation: "best" is the last state
-            save_best(progress, {"metric": None, "value": None, "step": progress.step,
-                                 "kimg": progress.kimg})
-        if run_ref is not None:
-            write_run_file(setup.out_dir / RUN_FILE, run_ref["run_id"], experiment)
+        try:
+            history.commit()
+            save_checkpoint(state_at(progress), setup.checkpoint)
+            if setup.probe is None:  # no evaluation: "best" is the last state
+                save_best(progress, {"metric": None, "value": None, "step": progress.step,
+                                     "kimg": progress.kimg})
+            if run_ref is not None:
+                write_run_file(setup.out_dir / RUN_FILE, run_ref["run_id"], experiment)
+        except OSError as exc:
+            raise GanbenchError(
+                f"cannot write the checkpoint of {setup.variant}-{setup.seed} into {setup.out_dir} "
+                f"({exc.strerror or type(exc).__name__}); free disk space or make the folder writable, "
+                "then run the same command again: the previous checkpoint is intact") from None
         run.sync(history.rows)
 
     start_step = setup.state.step
     state = train_loop(t, setup.budget, setup.cadence, _LoopTracker(history, run), state=setup.state,
                        grid=setup.grid, save=save, share_fake=setup.params.train.share_fake,
-                       probe=probe if setup.probe is not None else None,
+                       probe=probe if setup.probe is not None else None, stop=stop,
                        desc=f"train {setup.variant}-{setup.seed}")
     if state.step == start_step and (setup.resumed_from is None or run_ref != setup.previous_run
                                      or not setup.best_checkpoint.is_file()):

@@ -1,0 +1,102 @@
+"""The training run's MLflow side, made to survive a tracking server that goes away.
+
+Scalars never need buffering here: they live in the run's persisted history and
+:meth:`MlflowTracker.sync` sends whatever the server lacks, so a failed sync is simply
+retried at the next checkpoint. Progress grids are kept in memory until they are sent;
+any still unsent at the end are written as PNG files into ``unsynced/`` beside the
+checkpoint and sent by the next session. One warning is printed per outage.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ganbench.tracking.history import Row
+from ganbench.tracking.mlflow_run import MlflowTracker
+
+log = logging.getLogger("ganbench")
+_PNG = re.compile(r"^(?P<key>[A-Za-z0-9_.-]+)@(?P<step>\d+)\.png$")
+
+
+class ResilientRun:
+    """A :class:`~ganbench.training.run.RunSink` over an MLflow run that keeps training
+    going when the server is unreachable and sends what it missed once it is back."""
+
+    def __init__(self, tracker: MlflowTracker, unsynced_dir: Path) -> None:
+        self.tracker = tracker
+        self.run_id = tracker.run_id
+        self.unsynced_dir = Path(unsynced_dir)
+        self.pending: list[tuple[np.ndarray, str, int]] = []
+        self.down = False
+        self._load_unsynced()
+
+    def _load_unsynced(self) -> None:
+        if not self.unsynced_dir.is_dir():
+            return
+        from PIL import Image
+
+        for path in sorted(self.unsynced_dir.glob("*.png")):
+            m = _PNG.match(path.name)
+            if m:
+                self.pending.append((np.asarray(Image.open(path)), m["key"], int(m["step"])))
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        if not self.down:
+            log.warning("MLflow is unreachable (%s while %s); training goes on, the history stays in "
+                        "the model folder and is sent when the server answers again",
+                        type(exc).__name__, what)
+        self.down = True
+
+    def _recovered(self) -> None:
+        if self.down:
+            log.info("MLflow is reachable again; the missed metrics and grids were sent")
+        self.down = False
+
+    def _send_images(self) -> None:
+        while self.pending:
+            image, key, step = self.pending[0]
+            self.tracker.log_image(image, key, step)
+            self.pending.pop(0)
+        if self.unsynced_dir.is_dir():
+            for path in self.unsynced_dir.glob("*.png"):
+                path.unlink()
+            self.unsynced_dir.rmdir()
+
+    def log_image(self, image: np.ndarray, key: str, step: int) -> None:
+        self.pending.append((image, key, step))
+        if not self.down:
+            try:
+                self._send_images()
+            except Exception as exc:  # any client/connection failure: keep training
+                self._failed("logging a grid", exc)
+
+    def sync(self, rows: Sequence[Row]) -> int:
+        try:
+            sent = self.tracker.sync(rows)
+            self._send_images()
+        except Exception as exc:  # any client/connection failure: retried at the next checkpoint
+            self._failed("sending metrics", exc)
+            return 0
+        self._recovered()
+        return sent
+
+    def close(self, rows: Sequence[Row]) -> bool:
+        """A last sync; grids still unsent go to ``unsynced/`` as PNG files. Returns
+        whether the run holds everything."""
+        self.sync(rows)
+        if not self.down and not self.pending:
+            return True
+        from PIL import Image
+
+        self.unsynced_dir.mkdir(parents=True, exist_ok=True)
+        for image, key, step in self.pending:
+            Image.fromarray(image).save(self.unsynced_dir / f"{key}@{step}.png")
+        log.warning("MLflow run %s lacks the metrics after its last sync and %d grids; they are kept in "
+                    "%s and sent by the next `ganbench train` of this run (e.g. `dvc repro -f -s "
+                    "train@<variant>-<seed>`)", self.run_id, len(self.pending), self.unsynced_dir.parent)
+        return False
