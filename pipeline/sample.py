@@ -35,7 +35,7 @@ def sample(
 
     p = load(params)
     drawn = sample_checkpoint(best if p.sample.checkpoint == "best" else checkpoint, p.sample,
-                              device=p.runtime.device)
+                              device=p.runtime.device, variant=variant)
     meta = {**drawn.meta, "checkpoint": p.sample.checkpoint, "train_seed": seed}
     save_samples(drawn.images, out, meta=meta)
     save_png(make_grid(drawn.grid, nrow=drawn.nrow), grid)

@@ -35,7 +35,7 @@ def train(
 ) -> None:
     """Train VARIANT with SEED on the preprocessed training split (resuming a matching
     checkpoint in OUT), log the run to MLflow, write METRICS, PLOTS and CURVES."""
-    from ganbench.errors import GanbenchError, TrainingInterrupted
+    from ganbench.errors import GanbenchError, ParamsError, TrainingInterrupted
     from ganbench.io import write_json
     from ganbench.tracking.mlflow_run import check_reachable, quick_failures, resolve_tracking_uri
     from ganbench.tracking.resilient import ResilientRun
@@ -43,9 +43,10 @@ def train(
 
     p = load(params, models=True)
     if variant not in p.variants:
-        raise typer.BadParameter(f"{variant!r} is not in params 'variants' ({', '.join(p.variants)})")
+        raise ParamsError(f"{variant!r} is not in params 'variants' ({', '.join(p.variants)}); add it "
+                          "there or train one of those")
     if seed not in p.seeds:
-        raise typer.BadParameter(f"seed {seed} is not in params 'seeds' ({list(p.seeds)})")
+        raise ParamsError(f"seed {seed} is not in params 'seeds' ({list(p.seeds)}); add it there")
     root = repo_root(params)
     key = f"{variant}-{seed}"
     uri = resolve_tracking_uri(p.mlflow, root)

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ganbench.config.schema import SampleConfig
+from ganbench.errors import CheckpointError
 from ganbench.runtime import resolve_device
 from ganbench.sampling.generate import generate, has_batchnorm, resolve_truncation
 from ganbench.sampling.latents import grid_inputs, labels, latents, noise_generator, slerp
@@ -28,7 +29,8 @@ class Samples:
     meta: dict[str, Any]
 
 
-def sample_checkpoint(ckpt_path: Path, cfg: SampleConfig, device: str = "auto") -> Samples:
+def sample_checkpoint(ckpt_path: Path, cfg: SampleConfig, device: str = "auto",
+                      variant: str | None = None) -> Samples:
     """``cfg.num`` images from the checkpoint's ``cfg.generator`` (EMA or raw) plus a grid.
 
     Latents come from ``cfg.seed``; the per-layer noise of noise-driven generators from
@@ -36,6 +38,9 @@ def sample_checkpoint(ckpt_path: Path, cfg: SampleConfig, device: str = "auto") 
     balanced labels and one grid row per class; ``cfg.truncation`` applies where the
     generator has a mapping network (else 1.0 is used and recorded)."""
     ckpt = load_checkpoint(ckpt_path)
+    if variant is not None and ckpt["variant"] != variant:
+        raise CheckpointError(f"checkpoint {ckpt_path} holds a {ckpt['variant']!r} model, not {variant!r}; "
+                              f"pass the {variant} checkpoint (models/{variant}-<seed>/) or re-run its training")
     G, geometry = sampling_generator(ckpt, cfg.generator)
     dev = resolve_device(device)
     G = G.to(dev)
