@@ -45,6 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ganbench.config.schema import ClassifierParams
 from ganbench.errors import CheckpointError, MetricError
 from ganbench.io import sha256_file, torch_save
 
@@ -56,7 +57,7 @@ Progress = Callable[[dict[str, float]], None]
 
 
 @dataclass(frozen=True)
-class ClassifierConfig:
+class ClassifierConfig(ClassifierParams):
     """Architecture and training recipe of the domain classifier.
 
     The defaults reached 93.07 % test accuracy on the real Fashion-MNIST (60k train,
@@ -83,20 +84,9 @@ class ClassifierConfig:
         eval_batch_size: batch size for the test-accuracy pass.
     """
 
-    width: int = 32
-    feature_dim: int = 256
     in_channels: int = 1
     num_classes: int = 10
     image_size: int = 32
-    crop: int = 28
-    epochs: int = 10
-    batch_size: int = 256
-    lr: float = 3e-3
-    weight_decay: float = 5e-4
-    label_smoothing: float = 0.1
-    dropout: float = 0.3
-    translate: int = 2
-    seed: int = 0
     eval_batch_size: int = 1000
 
 
