@@ -2,35 +2,72 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from ganbench.config import Params
+from ganbench.report import (
+    ReportOptions,
+    ReportPaths,
+    RunId,
+    build_report,
+    cross_check,
+    load_runs,
+    run_ids,
+)
+from ganbench.tracking.mlflow_run import open_stage_run, resolve_tracking_uri
 from ganbench_pipeline.common import ParamsOption, clean_errors, load, repo_root
 
 app = typer.Typer()
+log = logging.getLogger("ganbench")
+
+#: Files of the report logged into every run's MLflow artifacts (under report/).
+LOGGED = ("index.html", "report.md", "metrics.csv", "comparisons.csv", "runs.csv")
+
+
+def runs_of(p: Params) -> list[RunId]:
+    """Every (variant, seed) run of the params: ``seeds`` when the params have them, else
+    the single ``train.seed``."""
+    return run_ids(p.variants, tuple(getattr(p, "seeds", None) or (p.train.seed,)))
 
 
 @app.command("report")
 @clean_errors
 def report(
     params: ParamsOption = Path("params.yaml"),
-    train_metrics: Annotated[Path, typer.Option(help="Folder of train metrics JSON.")] = Path("metrics/train"),
+    train_metrics: Annotated[Path, typer.Option(help="Folder of train metrics JSON (<variant>-<seed>.json).")] = Path(
+        "metrics/train"),
     eval_metrics: Annotated[Path, typer.Option(help="Folder of evaluation metrics JSON.")] = Path("metrics/eval"),
-    samples: Annotated[Path, typer.Option(help="Folder of sample grids (<variant>.png).")] = Path("samples"),
+    samples: Annotated[Path, typer.Option(help="Folder of sample grids (<variant>-<seed>.png).")] = Path("samples"),
+    losses: Annotated[Path, typer.Option(help="Folder of loss CSVs (step,name,value).")] = Path("plots/losses"),
+    curves: Annotated[Path, typer.Option(help="Folder of training-time metric CSVs.")] = Path("plots/curves"),
     models: Annotated[Path, typer.Option(help="Folder of model folders holding run.json.")] = Path("models"),
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("reports"),
+    mlflow_check: Annotated[bool, typer.Option(help="Cross-check every number against the MLflow runs.")] = True,
 ) -> None:
-    """Compare every variant's metrics in one table → OUT; logged to each variant's run."""
-    from ganbench.report import build_report
-    from ganbench.tracking.mlflow_run import open_stage_run
-
+    """Compare every variant over its seeds → OUT (index.html, report.md, CSVs); the numbers
+    are checked against each run's MLflow metrics first, and the report is logged to every run."""
     p = load(params)
-    keys = [f"{v}-{s}" for v in p.variants for s in p.seeds]
-    df = build_report(keys, train_metrics, eval_metrics, samples, out)
-    for key in keys:
-        tracker = open_stage_run(p.mlflow, repo_root(params), models / key / "run.json", key, "report", p)
-        for name in ("report.md", "metrics.csv", "index.html"):
+    root = repo_root(params)
+    ids = runs_of(p)
+    runs = load_runs(ids, ReportPaths(train_metrics, eval_metrics, samples, losses, curves))
+    run_files = {rid.key: models / rid.key / "run.json" for rid in ids}
+    if mlflow_check:
+        result = cross_check(runs, run_files, resolve_tracking_uri(p.mlflow, root))
+        for line in result.warnings:
+            log.warning(line)
+        result.raise_for_mismatch()
+        log.info("MLflow cross-check: %d run(s) agree, %d not checked", len(result.checked), len(result.skipped))
+    rep = build_report(runs, out, ReportOptions())
+    for rid in ids:
+        tracker = open_stage_run(p.mlflow, root, run_files[rid.key], rid.key, "report")
+        for name in LOGGED:
             tracker.log_artifact(out / name, "report")
-    typer.echo(df.to_string(index=False))
+    for line in rep.warnings:
+        log.warning(line.replace("**", ""))
+    typer.echo(f"{out / 'index.html'}: {len(rep.variants)} variants, {len(rep.runs)} runs, "
+               f"{len(rep.columns)} metric columns, {sum(c.significant for c in rep.comparisons)} of "
+               f"{len(rep.comparisons)} pairwise differences at p < {ReportOptions().alpha:g}")
