@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ganbench.config import Params
-from ganbench.report import (
-    ReportOptions,
-    ReportPaths,
-    RunId,
-    build_report,
-    cross_check,
-    load_runs,
-    run_ids,
-)
-from ganbench.tracking.mlflow_run import open_stage_run, resolve_tracking_uri
 from ganbench_pipeline.common import ParamsOption, clean_errors, load, repo_root
+
+if TYPE_CHECKING:
+    from ganbench.config import Params
+    from ganbench.report import RunId
 
 app = typer.Typer()
 log = logging.getLogger("ganbench")
@@ -29,9 +22,10 @@ LOGGED = ("index.html", "report.md", "metrics.csv", "comparisons.csv", "runs.csv
 
 
 def runs_of(p: Params) -> list[RunId]:
-    """Every (variant, seed) run of the params: ``seeds`` when the params have them, else
-    the single ``train.seed``."""
-    return run_ids(p.variants, tuple(getattr(p, "seeds", None) or (p.train.seed,)))
+    """Every (variant, seed) run of the params, variants outermost."""
+    from ganbench.report import run_ids
+
+    return run_ids(p.variants, p.seeds)
 
 
 @app.command("report")
@@ -44,12 +38,15 @@ def report(
     samples: Annotated[Path, typer.Option(help="Folder of sample grids (<variant>-<seed>.png).")] = Path("samples"),
     losses: Annotated[Path, typer.Option(help="Folder of loss CSVs (step,name,value).")] = Path("plots/losses"),
     curves: Annotated[Path, typer.Option(help="Folder of training-time metric CSVs.")] = Path("plots/curves"),
-    models: Annotated[Path, typer.Option(help="Folder of model folders holding run.json.")] = Path("models"),
+    models: Annotated[Path, typer.Option(help="Folder of run folders holding run.json.")] = Path("models"),
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("reports"),
     mlflow_check: Annotated[bool, typer.Option(help="Cross-check every number against the MLflow runs.")] = True,
 ) -> None:
-    """Compare every variant over its seeds → OUT (index.html, report.md, CSVs); the numbers
-    are checked against each run's MLflow metrics first, and the report is logged to every run."""
+    """Compare every variant over its seeds → OUT (index.html, report.md, CSVs). Every number
+    is first checked against its MLflow run; the report is then logged into every run."""
+    from ganbench.report import ReportOptions, ReportPaths, build_report, cross_check, load_runs
+    from ganbench.tracking.mlflow_run import open_stage_run, resolve_tracking_uri
+
     p = load(params)
     root = repo_root(params)
     ids = runs_of(p)
@@ -61,13 +58,14 @@ def report(
             log.warning(line)
         result.raise_for_mismatch()
         log.info("MLflow cross-check: %d run(s) agree, %d not checked", len(result.checked), len(result.skipped))
-    rep = build_report(runs, out, ReportOptions())
+    options = ReportOptions()
+    rep = build_report(runs, out, options)
     for rid in ids:
-        tracker = open_stage_run(p.mlflow, root, run_files[rid.key], rid.key, "report")
+        tracker = open_stage_run(p.mlflow, root, run_files[rid.key], rid.key, "report", p)
         for name in LOGGED:
             tracker.log_artifact(out / name, "report")
     for line in rep.warnings:
         log.warning(line.replace("**", ""))
     typer.echo(f"{out / 'index.html'}: {len(rep.variants)} variants, {len(rep.runs)} runs, "
                f"{len(rep.columns)} metric columns, {sum(c.significant for c in rep.comparisons)} of "
-               f"{len(rep.comparisons)} pairwise differences at p < {ReportOptions().alpha:g}")
+               f"{len(rep.comparisons)} pairwise differences at p < {options.alpha:g}")

@@ -109,11 +109,11 @@ def write_outputs(root: Path, variants=("dcgan", "wgan_gp"), seeds=(0, 1, 2), *,
                 val = (1.5 - i) * np.exp(-step / 1500) + 0.1 * rng.standard_normal() + 0.3 * i
                 loss_rows.append(f"{step},{name},{val:.6g}")
         (paths.losses_dir / f"{key}.csv").write_text("\n".join(loss_rows) + "\n")
-        curve_rows = ["step,name,value"]
+        curve_rows = ["step,kimg,name,value"]                   # History.export(kimg_column=True)
         for step in range(0, steps * 50 + 1, 200):
             kimg = step * 32 * d_per_g / 1000
-            curve_rows.append(f"{step},kimg,{kimg:.6g}")
-            curve_rows.append(f"{step},fd_domain2k,{sc['fd_domain10k'] * (1 + 20 * np.exp(-step / 600)):.6g}")
+            curve_rows.append(f"{step},{kimg:.6g},fd_domain2k,"
+                              f"{sc['fd_domain10k'] * (1 + 20 * np.exp(-step / 600)):.6g}")
         (paths.curves_dir / f"{key}.csv").write_text("\n".join(curve_rows) + "\n")
         if grids:
             rows = 10 if conditional else 8
@@ -130,5 +130,6 @@ def test_written_outputs_read_back_as_the_contract_says(tmp_path):
     assert r.spreads == {"kid2k": 0.0011, "kid_domain10k": 0.0004}
     assert r.provenance["fid2k"]["num_gen"] == 2000 and r.provenance["kid2k"]["kid_subset_size"] == 1000
     assert r.grid is not None and r.grid.startswith(b"\x89PNG")
-    assert {n for _, n, _ in r.curves} == {"kimg", "fd_domain2k"}
+    assert {n for _, n, _ in r.curves} == {"kimg", "fd_domain2k"}      # the kimg column → kimg rows
+    assert [(s, v) for s, n, v in r.curves if n == "kimg"][:2] == [(0, 0.0), (200, 6.4)]
     assert {n for _, n, _ in r.losses} == {"loss_G", "loss_D"}

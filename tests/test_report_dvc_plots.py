@@ -38,7 +38,7 @@ def test_dvc_config_uses_the_template_by_default():
 def _dvc(args, cwd):
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "DVC_SITE_CACHE_DIR": str(cwd / ".site-cache")}
     out = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, env=env, capture_output=True,
-                         text=True, timeout=120)
+                         text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stdout + out.stderr
     return out.stdout
 
@@ -62,7 +62,7 @@ def plots_page(tmp_path_factory):
 
 def test_dvc_plots_show_writes_a_page_without_remote_scripts(plots_page):
     page = plots_page.read_text(encoding="utf-8")
-    assert not re.search(r"""<script[^>]*\ssrc\s*=\s*["']?(https?:)?//""", page, re.I)
+    assert not re.search(r"""<script[^>]*\ssrc\s*=\s*["']?(https?:)?//""", page, re.IGNORECASE)
     assert "cdn.jsdelivr.net" not in page and "vegaEmbed(" in page and "loss_G" in page
 
 

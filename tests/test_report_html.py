@@ -45,14 +45,14 @@ def test_figures_carry_no_metadata(built):
 def test_page_is_self_contained(built):
     root, _ = built
     page = (root / "a" / "index.html").read_text()
-    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page, re.I)
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page, re.IGNORECASE)
     assert "<script" not in page and "<link" not in page and "@import" not in page and "url(" not in page
     srcs = re.findall(r'<img[^>]*\ssrc="([^"]+)"', page)
     assert len(srcs) == 2 + 4 and all(s.startswith("data:image/png;base64,") for s in srcs)  # figures + grids
 
 
 def test_page_shows_the_comparison(built):
-    root, rep = built
+    root, _ = built
     page = html.unescape((root / "a" / "index.html").read_text())
     assert "Every variant trained for 4,375 generator steps" in page
     assert '<table class="results">' in page and "95% Student-t interval" in page

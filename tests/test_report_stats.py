@@ -50,7 +50,7 @@ def test_verdicts_in_plain_words():
     text, better = verdict("dcgan", "vae", lo, hi, welch(lo, hi), "lower")
     assert text == "dcgan lower than vae, p < 0.001" and better == "dcgan"
     text, better = verdict("dcgan", "vae", lo, hi, welch(lo, hi), "higher")
-    assert text == "dcgan lower than vae, p < 0.001" and better == "vae"
+    assert text == "vae higher than dcgan, p < 0.001" and better == "vae"
     a, b = summarize([1.0, 2.0, 3.0]), summarize([4.0, 6.0, 8.0])
     assert verdict("a", "b", a, b, welch(a, b), "lower") == ("no clear difference (p = 0.055)", None)
     one = summarize([5.0])
@@ -58,7 +58,7 @@ def test_verdicts_in_plain_words():
     assert text == "no test possible: n = 1 for a, so no spread is known" and better is None
     p, q = summarize([0.70, 0.72, 0.71]), summarize([0.60, 0.61, 0.65])
     text, better = verdict("stylegan", "dcgan", p, q, welch(p, q), "higher")
-    assert text == "dcgan lower than stylegan, p = 0.018" and better == "stylegan"
+    assert text == "stylegan higher than dcgan, p = 0.018" and better == "stylegan"
 
 
 def test_compare_every_pair_within_a_column_only():

@@ -156,6 +156,8 @@ def verdict(a: str, b: str, sa: Summary, sb: Summary, test: Welch | None, direct
         return f"no clear difference ({format_p(test.p)})", None
     lower, higher = (a, b) if test.diff < 0 else (b, a)
     better = {"lower": lower, "higher": higher}.get(direction or "")
+    if direction == "higher":  # say it the way the metric is read
+        return f"{higher} higher than {lower}, {format_p(test.p)}", better
     return f"{lower} lower than {higher}, {format_p(test.p)}", better
 
 

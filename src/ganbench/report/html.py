@@ -335,12 +335,12 @@ def _provenance(report: Report) -> str:
 def _method(report: Report) -> str:
     pct = f"{report.options.confidence:.0%}"
     lines = [
-        f"Each cell is the mean over seeds with its {pct} Student-t interval, mean ± t(n−1)·sd/√n, "
-        "sd being the sample standard deviation (n − 1 in the denominator). With one seed no spread "
-        "is known and no interval is shown.",
-        "Pairwise tests: Welch's t-test, which does not assume equal variances. Scores made with "
-        "different protocols are never aggregated or compared together. Metric names carry their "
-        "sample count N (fid2k: 2000 generated images).",
+        (f"Each cell is the mean over seeds with its {pct} Student-t interval, mean ± t(n−1)·sd/√n, "
+         "sd being the sample standard deviation (n − 1 in the denominator). With one seed no spread "
+         "is known and no interval is shown."),
+        ("Pairwise tests: Welch's t-test, which does not assume equal variances. Scores made with "
+         "different protocols are never aggregated or compared together. Metric names carry their "
+         "sample count N (fid2k: 2000 generated images)."),
         "This page is self-contained: images are embedded, nothing is loaded from the network.",
     ]
     return '<footer id="method"><div class="wrap">' + "".join(f"<p>{esc(x)}</p>" for x in lines) + "</div></footer>"

@@ -6,7 +6,8 @@ A run is one (variant, seed) pair; its key ``"<variant>-<seed>"`` names every fi
     metrics/eval/<key>.json    {"variant", "seed", "fid2k": 42.9, "kid2k": 0.012, "kid2k_std": 0.001,
                                 ..., "provenance": {"fid2k": {...}, "kid2k": {...}}}
     plots/losses/<key>.csv     long CSV step,name,value (objective scalars per generator step)
-    plots/curves/<key>.csv     long CSV step,name,value (e.g. fd_domain2k and kimg at the same steps)
+    plots/curves/<key>.csv     long CSV step,kimg,name,value (the training-time metric, e.g.
+                               fd_domain2k; a kimg column, or kimg rows, at the same steps)
     samples/<key>.png          the sample grid
 """
 
@@ -125,16 +126,26 @@ def metric_provenance(ev: Mapping[str, Any], metrics: Iterable[str]) -> dict[str
 
 
 def read_series(path: Path) -> list[Row]:
-    """Rows of a long ``step,name,value`` CSV; ``[]`` when the file is absent."""
+    """Rows of a long ``step,name,value`` CSV; ``[]`` when the file is absent.  A ``kimg``
+    column (``step,kimg,name,value``) becomes ``(step, "kimg", kimg)`` rows, once per step."""
     path = Path(path)
     if not path.is_file():
         return []
     try:
         with path.open(newline="") as f:
             reader = csv.DictReader(f)
-            if not {"step", "name", "value"} <= set(reader.fieldnames or ()):
+            columns = set(reader.fieldnames or ())
+            if not {"step", "name", "value"} <= columns:
                 raise ValueError(f"columns {reader.fieldnames}, expected step,name,value")
-            return [(int(float(r["step"])), r["name"], float(r["value"])) for r in reader]
+            rows: list[Row] = []
+            kimg_at: dict[int, float] = {}
+            for r in reader:
+                step = int(float(r["step"]))
+                rows.append((step, r["name"], float(r["value"])))
+                if "kimg" in columns and r["kimg"] not in ("", None) and step not in kimg_at:
+                    kimg_at[step] = float(r["kimg"])
+            rows += [(s, "kimg", k) for s, k in kimg_at.items() if math.isfinite(k)]
+            return rows
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DataError(f"{path} is unreadable ({exc}); re-run the stage that writes it") from None
 

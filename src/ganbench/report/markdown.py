@@ -29,10 +29,10 @@ def render_markdown(report: Report, images: Mapping[str, str]) -> str:
     lines += [f"> {n}" for n in report.notes] + ([""] if report.notes else [])
     lines += [f"> **Warning:** {w}" for w in report.warnings] + ([""] if report.warnings else [])
 
-    lines += ["## Results", "", f"Mean over seeds ± half-width of the {pct} Student-t interval "
-              "(↓ lower is better, ↑ higher is better; [Pn] = protocol of a split column).", ""]
-    header = ["variant", "seeds"] + [f"{c.label} {dict(lower='↓', higher='↑').get(c.direction or '', '')}".strip()
-                                     for c in report.columns]
+    arrows = {"lower": "↓", "higher": "↑"}
+    lines += ["## Results", "", (f"Mean over seeds ± half-width of the {pct} Student-t interval "
+                                 "(↓ lower is better, ↑ higher is better; [Pn] = protocol of a split column)."), ""]
+    header = ["variant", "seeds"] + [f"{c.label} {arrows.get(c.direction or '', '')}".strip() for c in report.columns]
     rows = []
     for v in report.variants:
         cells = [v, str(len(report.seeds(v)))]
@@ -45,7 +45,7 @@ def render_markdown(report: Report, images: Mapping[str, str]) -> str:
             cells.append(f"{mean} {pm}".strip() if pm else f"{mean} (n = 1)")
         rows.append(cells)
     lines += _table(header, rows, align_left=1) + [""]
-    for col, flag in report.flags.items():
+    for flag in dict.fromkeys(report.flags.values()):
         lines.append(f"- ⚠ {flag}")
     if report.flags:
         lines.append("")
@@ -66,9 +66,9 @@ def render_markdown(report: Report, images: Mapping[str, str]) -> str:
     lines += ["## Training cost", "", report.budget, ""]
     keys = list(report.costs[0].cells) if report.costs else []
     lines += _table(["variant"] + keys, [[r.variant] + [r.cells[k] for k in keys] for r in report.costs]) + [""]
-    lines += ["Cost columns: `kimg` = thousands of real images shown to the discriminator, G/D steps = "
-              "optimizer steps, EMA kimg = the generator EMA half-life; wall-clock and images/s were "
-              "measured on the machine that trained.", ""]
+    lines += [("Cost columns: `kimg` = thousands of real images shown to the discriminator, G/D steps = "
+               "optimizer steps, EMA kimg = the generator EMA half-life; wall-clock and images/s were "
+               "measured on the machine that trained."), ""]
 
     for name, title in (("curves", "Training curves"), ("losses", "Losses")):
         lines += [f"## {title}", ""]

@@ -42,7 +42,7 @@ def parse_metric(name: str) -> MetricName:
         family, count = name, None
     else:
         family = m["family"]
-        count = int(round(float(m["count"]) * (1000 if m["k"] else 1)))
+        count = round(float(m["count"]) * (1000 if m["k"] else 1))
     return MetricName(name, family, count, direction_of(family))
 
 
