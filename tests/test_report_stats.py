@@ -28,9 +28,9 @@ def test_mean_sd_and_t_interval_by_hand():
 def test_one_seed_has_no_spread_and_equal_seeds_have_exactly_zero():
     one = summarize([42.9])
     assert one.n == 1 and one.mean == 42.9 and math.isnan(one.std) and math.isnan(one.half_width)
-    assert mean_pm(one) == ("42.90", "")
+    assert mean_pm(one) == ("42.9", "")
     same = summarize([0.1, 0.1, 0.1])                            # no rounding noise in sd
-    assert same.std == 0.0 and same.half_width == 0.0 and mean_pm(same) == ("0.1000", "± 0")
+    assert same.std == 0.0 and same.half_width == 0.0 and mean_pm(same) == ("0.1", "± 0")
 
 
 def test_welch_by_hand_and_against_scipy():

@@ -24,10 +24,11 @@ from ganbench.report.inputs import Run, is_number
 from ganbench.report.protocols import INCEPTION_MIN_SAMPLES, ProtocolTable, group_protocols, small_sample_flag
 from ganbench.report.textfmt import count, duration, sig
 
+#: budget mode → (unit, what it means)
 BUDGET_UNITS = {
-    "g_steps": "generator steps",
-    "kimg": "kimg (thousands of real images shown to the discriminator)",
-    "seconds": "seconds of training wall-clock (machine-dependent: not reproducible elsewhere)",
+    "g_steps": ("generator steps", ""),
+    "kimg": ("kimg", "thousands of real images shown to the discriminator"),
+    "seconds": ("seconds", "training wall-clock on the machine that trained: not reproducible elsewhere"),
 }
 
 
@@ -116,8 +117,9 @@ def budget_sentence(runs: Sequence[Run]) -> tuple[str, str | None]:
     if len(budgets) == 1:
         mode, amount = next(iter(budgets))
         amount_s = sig(float(amount)) if is_number(amount) else "an unknown amount of"
-        unit = BUDGET_UNITS.get(mode, mode)
-        return f"Every variant trained for {amount_s} {unit} (budget mode `{mode}`).", None
+        unit, meaning = BUDGET_UNITS.get(mode, (mode, ""))
+        return (f"Every variant trained for {amount_s} {unit} (budget `{mode}`"
+                f"{': ' + meaning if meaning else ''}).", None)
     groups: dict[tuple[str, Any], list[str]] = {}
     for r in runs:
         groups.setdefault(one(r), []).append(r.key)

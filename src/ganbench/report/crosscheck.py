@@ -122,20 +122,18 @@ def compare_metrics(key: str, run_id: str, expected: Sequence[Expected], logged:
                     stage_value: Callable[[str], float | None] | None = None) -> tuple[list[Mismatch], list[str]]:
     """(mismatches, names missing from the run that only warn) — pure but for
     ``stage_value(name)``, asked only when the latest value differs: the value a stage
-    logged at step 0 (None when none)."""
+    logged at step 0, None when no stage logged one (then the name is missing)."""
     mismatches, missing = [], []
     for e in expected:
-        if e.name not in logged:
+        value: float | None = float(logged[e.name]) if e.name in logged else None
+        if value is not None and not same(e.value, value, options) and stage_value is not None:
+            value = stage_value(e.name)  # None: only a training curve of that name, no stage value
+        if value is None:
             if options.missing_metric == "fail":
                 mismatches.append(Mismatch(key, run_id, e, None))
             else:
                 missing.append(e.name)
-            continue
-        value = float(logged[e.name])
-        if not same(e.value, value, options) and stage_value is not None:
-            at_zero = stage_value(e.name)
-            value = value if at_zero is None else at_zero
-        if not same(e.value, value, options):
+        elif not same(e.value, value, options):
             mismatches.append(Mismatch(key, run_id, e, value))
     return mismatches, missing
 

@@ -155,8 +155,9 @@ def curves_figure(runs: Sequence[Run], variants: Sequence[str], style: FigureSty
             ax.set_xlabel("kimg (thousands of real images shown to D)" if use_kimg else "generator step")
             ax.set_ylabel(name)
         handles = [Line2D([], [], color=colours[v], lw=style.mean_width, label=v) for v in variants]
-        handles += [Line2D([], [], color="#6b7280", lw=style.seed_width, alpha=0.6, label="one seed"),
-                    Line2D([], [], color="#6b7280", lw=style.mean_width, label="mean over seeds")]
+        if any(sum(r.variant == v for r in runs if r.key in named) > 1 for v in variants):
+            handles += [Line2D([], [], color="#6b7280", lw=style.seed_width, alpha=0.6, label="one seed"),
+                        Line2D([], [], color="#6b7280", lw=style.mean_width, label="mean over seeds")]
         fig.legend(handles=handles, loc="outside upper center", ncols=min(len(handles), 7))
         return png_bytes(fig, style.dpi)
 

@@ -81,6 +81,7 @@ table.prov td,table.prov th{text-align:left;font-size:.84rem;padding:5px 8px}
 table.prov td.k{color:var(--muted);white-space:nowrap}
 table.prov td.diff{color:#c2410c;font-weight:700;background:#fff7ed}
 th[scope=row]{white-space:nowrap;text-align:left}
+table.cost td{white-space:nowrap}
 th[scope=row] .pm{display:block;font-size:.75rem;color:var(--muted);font-weight:400;margin-left:18px}
 thead th .mn{white-space:nowrap}
 table.pairs td:first-child,table.pairs td.p{white-space:nowrap}
@@ -116,8 +117,9 @@ def _header(report: Report) -> str:
     seeds = sorted({len(report.seeds(v)) for v in report.variants})
     seed_txt = f"{seeds[0]} seed{'s' if seeds[0] != 1 else ''} each" if len(seeds) == 1 else "seeds: " + ", ".join(
         f"{v} {len(report.seeds(v))}" for v in report.variants)
-    bits = [f"{len(report.variants)} variants ({', '.join(report.variants)})", seed_txt,
-            f"{len(report.runs)} runs"] + ([", ".join(datasets)] if datasets else [])
+    nv, nr = len(report.variants), len(report.runs)
+    bits = [f"{nv} variant{'s' if nv != 1 else ''} ({', '.join(report.variants)})", seed_txt,
+            f"{nr} run{'s' if nr != 1 else ''}"] + ([", ".join(datasets)] if datasets else [])
     return (f'<header><div class="wrap"><h1>{esc(report.options.title)}</h1><p>{esc(" · ".join(bits))}</p>'
             f'<p class="budget">{_inline_md(report.budget)}</p></div></header>')
 

@@ -8,7 +8,8 @@ from ganbench.report.aggregate import Summary
 
 
 def sig(x: float, digits: int = 4) -> str:
-    """``x`` with ``digits`` significant digits, no exponent for everyday magnitudes."""
+    """``x`` with at most ``digits`` significant digits (trailing zeros dropped), no
+    exponent for everyday magnitudes: ``0.96``, ``372.8``, ``4,375``."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "—"
     if x == 0:
@@ -19,7 +20,8 @@ def sig(x: float, digits: int = 4) -> str:
     if mag < -4 or mag >= 9:
         return f"{x:.{digits - 1}e}"
     decimals = max(0, digits - 1 - mag)
-    return f"{x:,.{decimals}f}"
+    text = f"{x:,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def decimals_for(half_width: float) -> int:
