@@ -8,6 +8,7 @@ import pytest
 
 from ganbench.thresholds import check
 
+
 def write_eval(tmp_path, key, metrics):
     (tmp_path / "eval").mkdir(exist_ok=True)
     (tmp_path / "eval" / f"{key}.json").write_text(json.dumps(metrics))

@@ -168,6 +168,14 @@ def cross_check(runs: Sequence[Run], run_files: Mapping[str, Path], tracking_uri
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
+    from ganbench.tracking.mlflow_run import check_reachable
+
+    why = check_reachable(tracking_uri)  # a server that does not answer: no minutes of retries
+    if why is not None:
+        result.skipped = [r.key for r in runs]
+        result.warnings.append(f"MLflow at {tracking_uri} did not answer ({why}): the report's numbers were "
+                               "not cross-checked")
+        return result
     client = MlflowClient(tracking_uri)
     for run in runs:
         path = run_files.get(run.key)
