@@ -84,7 +84,7 @@ th[scope=row]{white-space:nowrap;text-align:left}
 table.cost td{white-space:nowrap}
 th[scope=row] .pm{display:block;font-size:.75rem;color:var(--muted);font-weight:400;margin-left:18px}
 thead th .mn{white-space:nowrap}
-table.pairs td:first-child,table.pairs td.p{white-space:nowrap}
+table.pairs th,table.pairs td:first-child,table.pairs td.p{white-space:nowrap}
 table.results td,table.results th{padding-left:8px;padding-right:8px}
 header code{background:rgba(255,255,255,.14);color:#fff}
 footer{color:var(--muted);font-size:.82rem;padding:6px 0 30px}
