@@ -1,0 +1,351 @@
+"""The report's content, computed once from the runs, then written as HTML, Markdown and CSV.
+
+:func:`analyse` is pure (runs → :class:`Report`); :func:`write_report` renders and writes
+``index.html`` (self-contained: figures and grids embedded as base64 PNG), ``report.md``
+(figures and grids as PNG files beside it), ``metrics.csv`` (one row per variant,
+metric and protocol), ``comparisons.csv`` (one row per pair of variants and metric) and
+``runs.csv`` (one row per run).  Equal inputs give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ganbench.io import write_bytes
+from ganbench.report.aggregate import Column, Comparison, Summary, columns, compare, summarize, summarize_runs
+from ganbench.report.figures import FigureStyle, curves_figure, losses_figure, variant_colours
+from ganbench.report.inputs import Run, is_number
+from ganbench.report.protocols import INCEPTION_MIN_SAMPLES, ProtocolTable, group_protocols, small_sample_flag
+from ganbench.report.textfmt import count, duration, sig
+
+#: budget mode → (unit, what it means)
+BUDGET_UNITS = {
+    "g_steps": ("generator steps", ""),
+    "kimg": ("kimg", "thousands of real images shown to the discriminator"),
+    "seconds": ("seconds", "training wall-clock on the machine that trained: not reproducible elsewhere"),
+}
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """Knobs of the report."""
+
+    title: str = "ganbench report"
+    confidence: float = 0.95          # level of the Student-t interval on each mean
+    alpha: float = 0.05               # significance level of the pairwise Welch tests
+    inception_min_samples: int = INCEPTION_MIN_SAMPLES
+    figures: FigureStyle = field(default_factory=FigureStyle)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """One sample grid: its run, PNG bytes (None when missing) and whether rows are classes."""
+
+    key: str
+    variant: str
+    seed: int
+    png: bytes | None
+    conditional: bool
+
+
+@dataclass(frozen=True)
+class CostRow:
+    """What one variant's training cost, aggregated over its seeds (display strings)."""
+
+    variant: str
+    cells: dict[str, str]
+
+
+@dataclass
+class Report:
+    """Everything the renderers show; built by :func:`analyse`."""
+
+    options: ReportOptions
+    runs: list[Run]
+    variants: list[str]
+    metrics: list[str]
+    protocols: ProtocolTable
+    columns: list[Column]
+    summaries: dict[tuple[str, Column], Summary]
+    comparisons: list[Comparison]
+    flags: dict[Column, str]
+    warnings: list[str]
+    notes: list[str]
+    budget: str
+    costs: list[CostRow]
+    grids: list[Grid]
+    curves_png: bytes | None
+    losses_png: bytes | None
+
+    @property
+    def colours(self) -> dict[str, str]:
+        return variant_colours(self.variants)
+
+    def seeds(self, variant: str) -> list[int]:
+        return [r.id.seed for r in self.runs if r.variant == variant]
+
+    def best(self, col: Column) -> set[str]:
+        """The variants with the best mean on ``col`` (ties included; none when every
+        variant ties, the direction is unknown or there is one variant)."""
+        means = {v: s.mean for (v, c), s in self.summaries.items() if c == col}
+        if len(means) < 2 or col.direction is None or len(set(means.values())) == 1:
+            return set()
+        top = (min if col.direction == "lower" else max)(means.values())
+        return {v for v, m in means.items() if m == top}
+
+
+# ---------------------------------------------------------------------------- analysis
+
+
+def metric_order(runs: Sequence[Run]) -> list[str]:
+    """Every metric of every run, in order of first appearance (file order)."""
+    return list(dict.fromkeys(m for r in runs for m in r.scores))
+
+
+def budget_sentence(runs: Sequence[Run]) -> tuple[str, str | None]:
+    """(the sentence, a warning when runs trained with different budgets)."""
+    def one(r: Run) -> tuple[str, Any]:
+        return str(r.train.get("budget", "unknown")), r.train.get("budget_amount")
+
+    budgets = {one(r) for r in runs}
+    if len(budgets) == 1:
+        mode, amount = next(iter(budgets))
+        amount_s = sig(float(amount)) if is_number(amount) else "an unknown amount of"
+        unit, meaning = BUDGET_UNITS.get(mode, (mode, ""))
+        return (f"Every variant trained for {amount_s} {unit} (budget `{mode}`"
+                f"{': ' + meaning if meaning else ''}).", None)
+    groups: dict[tuple[str, Any], list[str]] = {}
+    for r in runs:
+        groups.setdefault(one(r), []).append(r.key)
+    parts = [f"{mode} {sig(float(a)) if is_number(a) else a}: {', '.join(keys)}" for (mode, a), keys in groups.items()]
+    text = "The runs did not all train with the same budget — " + "; ".join(parts) + "."
+    return text, ("**Different training budgets**: " + "; ".join(parts)
+                  + ". Scores of runs with different budgets measure different amounts of training.")
+
+
+def _values(runs: Sequence[Run], key: str) -> list[float]:
+    return [float(r.train[key]) for r in runs if is_number(r.train.get(key))]
+
+
+def _num_cell(xs: Sequence[float], fmt: Any = sig, spread: bool = False) -> str:
+    """Mean over seeds; ``(min–max)`` when seeds differ, or ``± sd`` with ``spread``."""
+    if not xs:
+        return "—"
+    s = summarize(xs)
+    if len(set(xs)) == 1:
+        return fmt(xs[0])
+    if spread and s.n > 1:
+        return f"{fmt(s.mean)} ± {fmt(s.std)}"
+    return f"{fmt(s.mean)} ({fmt(min(xs))}–{fmt(max(xs))})"
+
+
+def _text_cell(runs: Sequence[Run], key: str) -> str:
+    vals = list(dict.fromkeys(str(r.train.get(key)) for r in runs if r.train.get(key) is not None))
+    return ", ".join(vals) or "—"
+
+
+def cost_rows(runs: Sequence[Run], variants: Sequence[str]) -> list[CostRow]:
+    """Per variant: loss, kimg, G and D steps, D:G, batch, wall-clock, images/s, sizes, device."""
+    out = []
+    for v in variants:
+        rs = [r for r in runs if r.variant == v]
+        g, d = _values(rs, "g_steps"), _values(rs, "d_steps")
+        ratio = [b / a for a, b in zip(g, d) if a] if len(g) == len(d) else []
+        cells = {
+            "seeds": str(len(rs)),
+            "loss": _text_cell(rs, "loss"),
+            "kimg": _num_cell(_values(rs, "kimg")),
+            "G steps": _num_cell(g),
+            "D steps": _num_cell(d),
+            "D:G": _num_cell(ratio, lambda x: f"{x:.2g}") if ratio else "—",
+            "batch": _num_cell(_values(rs, "batch_size")),
+            "EMA kimg": _num_cell(_values(rs, "ema_kimg")),
+            "train wall-clock": _num_cell(_values(rs, "wall_clock_s"), duration, spread=True),
+            "images/s": _num_cell(_values(rs, "images_per_s"), lambda x: f"{x:,.0f}", spread=True),
+            "eval wall-clock": _num_cell(_values(rs, "eval_wall_clock_s"), duration, spread=True),
+            "params G / D": f'{_num_cell(_values(rs, "params_G"), count)} / '
+                            f'{_num_cell(_values(rs, "params_D"), count)}',
+            "device": _text_cell(rs, "device"),
+        }
+        out.append(CostRow(v, cells))
+    return out
+
+
+def seed_note(variants: Sequence[str], runs: Sequence[Run]) -> str | None:
+    """One sentence when some variant has a single seed (no spread is known)."""
+    single = [v for v in variants if sum(r.variant == v for r in runs) < 2]
+    if not single:
+        return None
+    if len(single) == len(variants):
+        return ("Each variant has a single seed, so no spread is known: the table shows single "
+                "values without intervals, and no pairwise test is possible.")
+    return (f"{', '.join(single)} {'has' if len(single) == 1 else 'have'} a single seed, so no spread "
+            "is known there: no interval and no test for it.")
+
+
+def describe_runs(keys: set[str] | frozenset[str], runs: Sequence[Run]) -> str:
+    """``dcgan, wgan_gp (seeds 0, 2)``: a variant by name when all its seeds are in ``keys``."""
+    parts = []
+    for v in dict.fromkeys(r.variant for r in runs):
+        seeds = [r.id.seed for r in runs if r.variant == v]
+        inside = [r.id.seed for r in runs if r.variant == v and r.key in keys]
+        if inside and len(inside) == len(seeds):
+            parts.append(v)
+        elif inside:
+            parts.append(f"{v} (seed{'s' if len(inside) > 1 else ''} {', '.join(map(str, inside))})")
+    return ", ".join(parts)
+
+
+def analyse(runs: Sequence[Run], options: ReportOptions = ReportOptions(), *, figures: bool = True) -> Report:
+    """Group, aggregate, compare and draw (pure: no files are written)."""
+    runs = list(runs)
+    variants = list(dict.fromkeys(r.variant for r in runs))
+    metrics = metric_order(runs)
+    table = group_protocols(runs, metrics)
+    cols = columns(metrics, table)
+    summaries = summarize_runs(runs, variants, cols, table, options.confidence)
+    comparisons = compare(variants, cols, summaries, options.alpha)
+
+    warnings: list[str] = []
+    for m in table.mixed(metrics):
+        groups = []
+        for n in table.numbers(m):
+            members = {k for k, mm in table.get(n).members if mm == m}
+            groups.append(f"P{n}: {describe_runs(members, runs)}")
+        warnings.append(f"**{m} was measured with different protocols** ({'; '.join(groups)}): its "
+                        "scores are split into one column per protocol and never compared across them. "
+                        "See “How the scores were made”.")
+    unknown = [p.number for p in table.protocols if not p.known]
+    if unknown:
+        warnings.append("Some scores carry no provenance (protocol "
+                        + ", ".join(f"P{n}" for n in unknown) + "): how they were made is unknown.")
+    flags = {}
+    for col in cols:
+        flag = small_sample_flag(col.metric, table.get(col.protocol), options.inception_min_samples)
+        if flag:
+            flags[col] = flag
+    budget, budget_warning = budget_sentence(runs)
+    if budget_warning:
+        warnings.append(budget_warning)
+    conditional = {bool(r.train.get("conditional")) for r in runs}
+    if len(conditional) > 1:
+        cond = [r.key for r in runs if r.train.get("conditional")]
+        warnings.append(f"Only some runs are class-conditional ({', '.join(cond)}): conditional and "
+                        "unconditional generators solve different tasks.")
+
+    notes = [n for n in (seed_note(variants, runs),) if n]
+    missing = [r.key for r in runs if r.grid is None]
+    if missing:
+        notes.append(f"No sample grid for {', '.join(missing)}.")
+    grids = [Grid(r.key, r.variant, r.id.seed, r.grid, bool(r.train.get("conditional"))) for r in runs]
+    curves = curves_figure(runs, variants, options.figures) if figures else None
+    losses = losses_figure(runs, variants, options.figures) if figures else None
+    return Report(options, runs, variants, metrics, table, cols, summaries, comparisons, flags, warnings,
+                  notes, budget, cost_rows(runs, variants), grids, curves, losses)
+
+
+# ---------------------------------------------------------------------------- CSV
+
+
+def _num(x: float | None) -> str:
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else repr(float(x))
+
+
+def _csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def metrics_csv(report: Report) -> str:
+    """variant,metric,protocol,direction,n,mean,std,ci_low,ci_high,confidence,values,flag."""
+    rows = []
+    for v in report.variants:
+        for col in report.columns:
+            s = report.summaries.get((v, col))
+            if s is None:
+                continue
+            rows.append([v, col.metric, col.protocol, col.direction or "", s.n, _num(s.mean), _num(s.std),
+                         _num(s.ci_low), _num(s.ci_high), s.confidence,
+                         " ".join(_num(x) for x in s.values), report.flags.get(col, "")])
+    return _csv(["variant", "metric", "protocol", "direction", "n", "mean", "std", "ci_low", "ci_high",
+                 "confidence", "values", "flag"], rows)
+
+
+def comparisons_csv(report: Report) -> str:
+    """metric,protocol,a,b,n_a,n_b,mean_a,mean_b,diff,t,df,p,significant,better,verdict."""
+    rows = []
+    for c in report.comparisons:
+        t = c.test
+        rows.append([c.column.metric, c.column.protocol, c.a, c.b, c.sa.n, c.sb.n, _num(c.sa.mean),
+                     _num(c.sb.mean), _num(c.diff), _num(t.t if t else None), _num(t.df if t else None),
+                     _num(t.p if t else None), int(c.significant), c.better or "", c.verdict])
+    return _csv(["metric", "protocol", "a", "b", "n_a", "n_b", "mean_a", "mean_b", "diff", "t", "df", "p",
+                 "significant", "better", "verdict"], rows)
+
+
+TRAIN_NUMBERS = ("budget_amount", "kimg", "images_seen", "g_steps", "d_steps", "batch_size", "ema_kimg",
+                 "wall_clock_s", "images_per_s", "eval_wall_clock_s", "params_G", "params_D")
+
+
+def runs_csv(report: Report) -> str:
+    """One row per run: key, variant, seed, every metric (with protocol), train numbers."""
+    header = ["key", "variant", "seed", "budget"]
+    header += [f"{m}" for m in report.metrics] + [f"{m}_protocol" for m in report.metrics]
+    header += list(TRAIN_NUMBERS)
+    rows = []
+    for r in report.runs:
+        row: list[Any] = [r.key, r.variant, r.id.seed, r.train.get("budget", "")]
+        row += [_num(r.scores.get(m)) for m in report.metrics]
+        row += [report.protocols.of.get((r.key, m), "") for m in report.metrics]
+        row += [_num(r.train[k]) if is_number(r.train.get(k)) else "" for k in TRAIN_NUMBERS]
+        rows.append(row)
+    return _csv(header, rows)
+
+
+# ---------------------------------------------------------------------------- files
+
+
+def write_report(report: Report, out_dir: Path) -> dict[str, Path]:
+    """Write every file of the report into ``out_dir``; returns name → path."""
+    from ganbench.report.html import render_html
+    from ganbench.report.markdown import render_markdown
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+    images: dict[str, str] = {}
+    for name, png in (("curves", report.curves_png), ("losses", report.losses_png)):
+        if png is not None:
+            write_bytes(out_dir / "figures" / f"{name}.png", png)
+            images[name] = f"figures/{name}.png"
+    for g in report.grids:
+        if g.png is not None:
+            write_bytes(out_dir / "samples" / f"{g.key}.png", g.png)
+            images[g.key] = f"samples/{g.key}.png"
+    texts: Mapping[str, str] = {
+        "index.html": render_html(report),
+        "report.md": render_markdown(report, images),
+        "metrics.csv": metrics_csv(report),
+        "comparisons.csv": comparisons_csv(report),
+        "runs.csv": runs_csv(report),
+    }
+    for name, text in texts.items():
+        write_bytes(out_dir / name, text.encode("utf-8"))
+        files[name] = out_dir / name
+    return files
+
+
+def build_report(runs: Sequence[Run], out_dir: Path, options: ReportOptions = ReportOptions()) -> Report:
+    """:func:`analyse` then :func:`write_report`."""
+    report = analyse(runs, options)
+    write_report(report, out_dir)
+    return report

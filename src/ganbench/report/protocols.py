@@ -1,0 +1,132 @@
+"""Protocols: which scores may be put side by side.
+
+Each metric of each run carries a provenance dict (see :mod:`ganbench.report.inputs`).
+Its *protocol* is the part that changes the number: dataset, reference split, both
+sample counts, image shape, feature extractor and its weights, resize, how samples were
+drawn (generator kind, truncation, BatchNorm mode, last/best checkpoint) and the
+metric's own knobs (KID subset size, precision/recall k).  Two scores are comparable
+only when every protocol field matches; the seed of the samples and the library
+versions are shown but do not split groups.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ganbench.report.inputs import Run
+from ganbench.report.names import parse_metric
+
+#: Provenance fields that must agree for two scores to be comparable (a protocol).
+PROTOCOL_FIELDS = ("dataset", "reference_split", "num_real", "num_gen", "image_shape", "feature_extractor",
+                   "weights_sha256", "feature_dim", "resize", "kid_subset_size", "pr_k",
+                   "samples.generator", "samples.truncation", "samples.batchnorm", "samples.checkpoint")
+
+#: Below this many samples an Inception FID is biased and its 2048-d covariance is
+#: rank-deficient: the score is not comparable with published FIDs.
+INCEPTION_MIN_SAMPLES = 2048
+NOT_PUBLISHED_COMPARABLE = "not comparable with published FIDs"
+
+
+def lookup(prov: Mapping[str, Any], dotted: str) -> Any:
+    """``lookup(p, "samples.generator")`` → ``p["samples"]["generator"]`` or None."""
+    value: Any = prov
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
+
+
+def protocol(prov: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a score's provenance that define its protocol (see PROTOCOL_FIELDS)."""
+    return {f: lookup(prov, f) for f in PROTOCOL_FIELDS}
+
+
+def provenance_key(prov: Mapping[str, Any]) -> str:
+    """Scores are comparable only when their keys are equal."""
+    return json.dumps(protocol(prov), sort_keys=True, default=str)
+
+
+@dataclass
+class Protocol:
+    """One group: its number (from 1), its fields, and the (run key, metric) scores in it."""
+
+    number: int
+    fields: dict[str, Any]
+    members: list[tuple[str, str]] = field(default_factory=list)
+    versions: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def metrics(self) -> list[str]:
+        return list(dict.fromkeys(m for _, m in self.members))
+
+    @property
+    def runs(self) -> list[str]:
+        return list(dict.fromkeys(k for k, _ in self.members))
+
+    @property
+    def known(self) -> bool:
+        """False when no provenance was recorded for these scores."""
+        return any(v is not None for v in self.fields.values())
+
+
+@dataclass
+class ProtocolTable:
+    """Every protocol in the report and which one each (run key, metric) score used."""
+
+    protocols: list[Protocol]
+    of: dict[tuple[str, str], int]
+
+    def numbers(self, metric: str) -> list[int]:
+        """The protocols ``metric`` was measured with, in order."""
+        return sorted({n for (_, m), n in self.of.items() if m == metric})
+
+    def mixed(self, metrics: Sequence[str]) -> list[str]:
+        """Metrics measured with more than one protocol."""
+        return [m for m in metrics if len(self.numbers(m)) > 1]
+
+    def get(self, number: int) -> Protocol:
+        return self.protocols[number - 1]
+
+
+def group_protocols(runs: Sequence[Run], metrics: Sequence[str]) -> ProtocolTable:
+    """Number protocols in order of first use (runs in order, metrics in ``metrics`` order)."""
+    by_key: dict[str, Protocol] = {}
+    of: dict[tuple[str, str], int] = {}
+    for run in runs:
+        for metric in metrics:
+            if metric not in run.scores:
+                continue
+            prov = run.provenance.get(metric, {})
+            key = provenance_key(prov)
+            if key not in by_key:
+                by_key[key] = Protocol(len(by_key) + 1, protocol(prov))
+            group = by_key[key]
+            group.members.append((run.key, metric))
+            versions = prov.get("versions")
+            if versions and versions not in group.versions:
+                group.versions.append(versions)
+            of[(run.key, metric)] = group.number
+    return ProtocolTable(list(by_key.values()), of)
+
+
+def is_inception_fid(metric: str, prov: Mapping[str, Any]) -> bool:
+    extractor = str(prov.get("feature_extractor") or "").lower()
+    return parse_metric(metric).family == "fid" and ("inception" in extractor or not extractor)
+
+
+def small_sample_flag(metric: str, proto: Protocol, min_samples: int = INCEPTION_MIN_SAMPLES) -> str | None:
+    """A one-line caveat when an Inception FID used fewer than ``min_samples`` images on
+    either side (N generated falls back to the count in the metric's name)."""
+    if not is_inception_fid(metric, proto.fields):
+        return None
+    n_gen = proto.fields.get("num_gen") or parse_metric(metric).count
+    n_real = proto.fields.get("num_real")
+    small = [f"{label} = {n}" for label, n in (("N generated", n_gen), ("N real", n_real))
+             if isinstance(n, int) and n < min_samples]
+    if not small:
+        return None
+    return (f"{metric}: {', '.join(small)} < {min_samples} (the Inception feature dimension): the "
+            f"covariance is rank-deficient and FID is biased upward; {NOT_PUBLISHED_COMPARABLE} "
+            "(those use 50k samples). Compare it only within this report.")
