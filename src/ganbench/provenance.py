@@ -43,6 +43,11 @@ _INCEPTION = ("src/ganbench/metrics/inception_weights.py", "src/ganbench/metrics
 _REAL_IMAGES = ("pipeline/reference.py", *_DATA, "src/ganbench/sampling/__init__.py",
                 "src/ganbench/sampling/generate.py")
 
+#: The report package (browser.py and dvc_plots.py serve tests and maintenance only).
+_REPORT = tuple(f"src/ganbench/report/{m}.py" for m in (
+    "__init__", "aggregate", "build", "crosscheck", "figures", "html", "inputs", "markdown", "names",
+    "protocols", "textfmt"))
+
 #: Package code each stage runs (files, or folders meaning every ``*.py`` below them).
 STAGE_CODE: dict[str, tuple[str, ...]] = {
     "download": ("pipeline/download.py", *_COMMON, "src/ganbench/data/__init__.py",
@@ -74,7 +79,7 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
                  "src/ganbench/metrics/frechet.py", "src/ganbench/metrics/kid.py",
                  "src/ganbench/metrics/precision_recall.py", "src/ganbench/metrics/coverage.py",
                  "src/ganbench/tracking"),
-    "report": ("pipeline/report.py", *_COMMON, "src/ganbench/report.py", "src/ganbench/tracking"),
+    "report": ("pipeline/report.py", *_COMMON, *_REPORT, "src/ganbench/tracking"),
 }
 
 
