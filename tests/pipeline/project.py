@@ -177,14 +177,14 @@ class MlflowServer:
 
 
 @contextmanager
-def mlflow_server(tmp: Path) -> Iterator[MlflowServer]:
-    """``mlflow server`` on a free loopback port with a SQLite backend store in ``tmp``
-    and proxied artifacts in ``tmp/artifacts``; stopped (its whole process group) on
-    exit, whatever happens."""
+def mlflow_server(tmp: Path, port: int | None = None) -> Iterator[MlflowServer]:
+    """``mlflow server`` on a loopback port (free, or ``port``) with a SQLite backend
+    store in ``tmp`` and proxied artifacts in ``tmp/artifacts``; stopped (its whole
+    process group) on exit, whatever happens."""
     tmp.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     artifacts = tmp / "artifacts"
-    log = tmp / "server.log"
+    log = tmp / f"server-{time.monotonic_ns()}.log"
     cmd = [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{tmp / 'mlflow.db'}",
            "--artifacts-destination", str(artifacts), "--serve-artifacts",
            "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]

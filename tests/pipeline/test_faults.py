@@ -185,3 +185,33 @@ def test_an_unreachable_tracking_server_stops_training_before_it_starts(data, tm
     out = project.run()
     assert out.returncode == 0, out.stderr
     assert (project.base / "model" / "history.csv").is_file() and not (project.base / "model" / "run.json").exists()
+
+
+def test_a_tracking_server_that_goes_away_mid_run_loses_nothing(data, tmp_path):
+    """A real `mlflow server` is killed (by its PID) while training logs to it, then
+    restarted on the same port and store: training goes on, warns once, and every metric
+    step arrives."""
+    from tests.pipeline.project import mlflow_server
+
+    project = Project(tmp_path / "outage", data, g_steps=3000)
+    with mlflow_server(tmp_path / "server") as first:
+        port = first.port
+        project.env["MLFLOW_TRACKING_URI"] = f"http://127.0.0.1:{port}"
+        proc = project.start()
+        deadline = time.monotonic() + 300
+        while not (project.base / "model" / "run.json").exists() and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()[0]
+            time.sleep(0.1)
+    # The server is gone (its process group was killed); training must go on without it.
+    time.sleep(3)
+    assert proc.poll() is None, "training stopped when the tracking server went away"
+    with mlflow_server(tmp_path / "server", port=port) as second:
+        out, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, out
+        assert out.count("MLflow is unreachable") == 1, out
+        run_id = project.run_id()
+        history = second.get("/api/2.0/mlflow/metrics/get-history", run_id=run_id, metric_key="loss_D")["metrics"]
+        steps = sorted(int(m["step"]) for m in history)
+        assert steps == list(range(3, 3001, 3)), (steps[:5], steps[-5:], len(steps))
+        run = second.get("/api/2.0/mlflow/runs/get", run_id=run_id)["run"]
+        assert run["info"]["status"] == "FINISHED"
