@@ -163,7 +163,7 @@ class ClassifierParams:
     width: int = 32
     feature_dim: int = 256
     crop: int = 28
-    epochs: int = 10
+    epochs: int = 12
     batch_size: int = 256
     lr: float = 3e-3
     weight_decay: float = 5e-4

@@ -513,6 +513,10 @@ def features_and_predictions(
 # --------------------------------------------------------------------------- files
 
 
+#: Training-time measurements kept out of the weights file.
+_VOLATILE = ("train_seconds", "train_images_per_second")
+
+
 def save_classifier(
     model: DomainClassifier,
     cfg: ClassifierConfig,
@@ -532,7 +536,10 @@ def save_classifier(
             k: v.detach().to("cpu").contiguous().clone()
             for k, v in model.state_dict().items()
         },
-        "metrics": asdict(metrics) if not isinstance(metrics, dict) else dict(metrics),
+        # What the weights are (accuracy, size), not how long they took: equal weights give
+        # an equal file, so its sha256 (a dependency of every training run) is stable.
+        "metrics": {k: v for k, v in (asdict(metrics) if not isinstance(metrics, dict) else dict(metrics)).items()
+                    if k not in _VOLATILE},
         "torch": str(torch.__version__),
     }
     torch_save(payload, path)
