@@ -64,7 +64,7 @@ class Registry(Generic[T]):
             return self._items[name]
         except KeyError:
             known = ", ".join(self.names()) or "(none)"
-            raise ParamsError(f"unknown {self.kind} {name!r}; choose one of: {known}") from None
+            raise ParamsError(f"unknown {self.kind} {name!r} in params; choose one of: {known}") from None
 
     def names(self) -> list[str]:
         return sorted({*self._items, *self._lazy})

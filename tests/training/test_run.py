@@ -160,3 +160,20 @@ def test_without_evaluation_best_is_the_last_checkpoint(processed, tmp_path):
     result = train("dcgan", 0.08, processed, tmp_path)
     assert result.metrics["best"] is None
     assert load_checkpoint(tmp_path / "best.pt")["progress"]["step"] == result.metrics["g_steps"]
+
+
+def test_sampling_refuses_another_variants_or_a_broken_checkpoint(processed, tmp_path):
+    from ganbench.errors import CheckpointError
+
+    result = train("dcgan", 0.08, processed, tmp_path)
+    with pytest.raises(CheckpointError, match="holds a 'dcgan' model, not 'stylegan'"):
+        sample_checkpoint(result.checkpoint, SampleConfig(num=4, batch_size=4, grid_size=4), "cpu",
+                          variant="stylegan")
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(result.checkpoint.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="truncated.pt is unreadable"):
+        sample_checkpoint(truncated, SampleConfig(num=4, batch_size=4, grid_size=4), "cpu")
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    with pytest.raises(CheckpointError, match="foreign.pt lacks"):
+        sample_checkpoint(foreign, SampleConfig(num=4, batch_size=4, grid_size=4), "cpu")
