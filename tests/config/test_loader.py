@@ -88,7 +88,7 @@ def test_variant_needs_its_section(tmp_path):
 def test_variant_section_is_typed(tmp_path):
     with pytest.raises(ParamsError, match=r"'dcgan.model.g_channels' must be int"):
         load(tmp_path, {"variants": ["dcgan"], "dcgan": {"model": {"g_channels": "big"}}})
-    with pytest.raises(ParamsError, match=r"unknown loss 'hinge'"):
+    with pytest.raises(ParamsError, match=r"'dcgan.loss.name' is 'hinge', an unknown loss"):
         load(tmp_path, {"variants": ["dcgan"], "dcgan": {"loss": {"name": "hinge"}}})
     with pytest.raises(ParamsError, match=r"'dcgan.g_optim.betas' must be a list of 2 items"):
         load(tmp_path, {"variants": ["dcgan"], "dcgan": {"g_optim": {"betas": [0.5]}}})

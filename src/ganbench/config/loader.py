@@ -51,7 +51,7 @@ def parse_params(raw: Mapping[str, Any] | None, registry: VariantRegistry,
     if unknown:
         known = [*SECTIONS, *registry.names()]
         raise ParamsError(
-            f"unknown params section '{unknown[0]}' in {source}{did_you_mean(unknown[0], known)}; "
+            f"{source}: unknown params section '{unknown[0]}'{did_you_mean(unknown[0], known)}; "
             f"known sections: {', '.join(SECTIONS)} and one per variant ({', '.join(registry.names())})"
         )
     variants = raw.get("variants", list(Params().variants))
@@ -105,8 +105,18 @@ def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def load_params(path: str | os.PathLike[str], registry: VariantRegistry,
                 metrics: NameRegistry | None = None, models: bool = True) -> Params:
-    """Read and validate params.yaml (see :func:`parse_params`)."""
-    return parse_params(read_yaml(path), registry, source=str(path), metrics=metrics, models=models)
+    """Read and validate params.yaml (see :func:`parse_params`).
+
+    Every :class:`ParamsError` names the file first, then the key and the fix.
+    """
+    raw = read_yaml(path)
+    try:
+        return parse_params(raw, registry, source=str(path), metrics=metrics, models=models)
+    except ParamsError as err:
+        message = str(err)
+        if message.startswith(str(path)):
+            raise
+        raise ParamsError(f"{path}: {message}") from None
 
 
 def default_params(registry: VariantRegistry) -> dict[str, Any]:
