@@ -104,7 +104,7 @@ def main() -> None:
         run([sys.executable, "-m", "pytorch_fid", "--save-stats", "--device", "cpu", "--num-workers", "0",
              str(tmp / "real"), str(tmp / "ref_pfid.npz")], env, tmp)
         params = yaml.safe_load((ROOT / "params.yaml").read_text())
-        params["evaluate"].update(metrics=["fid"], num_gen=args.n, num_real=args.n)
+        params["evaluate"].update(metrics=["fid"], num_gen=args.n, num_real=args.n, domain_num_gen=args.n)
         params["sample"]["num"] = args.n
         params["runtime"].update(device="cpu", inception_engine=args.engine)
         (tmp / "params.yaml").write_text(yaml.safe_dump(params))
