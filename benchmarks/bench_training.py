@@ -9,7 +9,12 @@ Everything runs in one process. Each configuration is timed over ``--repeats``
 runs of ``--steps`` steps after a warm-up, and the median images/s is reported.
 A ratio above 1.0 means ganbench is faster than the baseline.
 
-    python benchmarks/bench_training.py [--steps 30] [--repeats 5] [--batch 64]
+    python benchmarks/bench_training.py [--steps 30] [--repeats 5] [--batch B]
+
+``--batch`` defaults to ``train.batch_size`` in params.yaml. The FLOPs of one training
+step are counted with ``torch.utils.flop_counter`` on the baseline step (the same
+convolutions and matrix products ganbench runs), and the fraction of this CPU's FP32
+peak (cores × clock × 32 FLOP/cycle for AVX2 FMA) is reported for both loops.
 """
 
 from __future__ import annotations
@@ -73,6 +78,27 @@ def ganbench_loop(name: str, images: torch.Tensor, batch: int, steps: int, track
     return state.images_seen / state.wall_clock_s
 
 
+def flops_per_image(G: nn.Module, D: nn.Module, images: torch.Tensor, batch: int) -> float:
+    """FLOPs of one D step plus one G step of the tutorial loop, per real image."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        plain_pytorch_loop(G, D, images, batch, 1)
+    return counter.get_total_flops() / batch
+
+
+def peak_gflops() -> tuple[float, str]:
+    import os
+    import re
+    from pathlib import Path
+
+    mhz = [float(m) for m in re.findall(r"cpu MHz\s*:\s*([\d.]+)", Path("/proc/cpuinfo").read_text())]
+    cores = os.cpu_count() or 1
+    ghz = (max(mhz) if mhz else 2000.0) / 1000
+    return cores * ghz * 32, f"{cores} cores × {ghz:.2f} GHz × 32 FLOP/cycle"
+
+
 def median_rate(fn, repeats: int) -> float:
     fn()  # warm-up
     return statistics.median(fn() for _ in range(repeats))
@@ -82,8 +108,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=None)
     args = ap.parse_args()
+    if args.batch is None:
+        import yaml
+        from pathlib import Path
+
+        params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+        args.batch = int(params["train"]["batch_size"])
     torch.manual_seed(0)
     images = torch.rand(4096, 1, 32, 32) * 2 - 1
 
@@ -97,6 +129,10 @@ def main() -> None:
     print("|---|---|---|")
     print(f"| baseline: plain PyTorch DCGAN tutorial loop | {base:.0f} | 1.00 |")
     print(f"| ganbench DCGAN loop (default params) | {ours:.0f} | {ours / base:.2f} |")
+    flops = flops_per_image(G, D, images, args.batch)
+    peak, how = peak_gflops()
+    print(f"one DCGAN step: {flops / 1e6:.1f} MFLOP per image; of the FP32 peak {peak:.0f} GFLOP/s ({how}): "
+          f"baseline {base * flops / 1e9 / peak * 100:.1f}%, ganbench {ours * flops / 1e9 / peak * 100:.1f}%")
     for name in VARIANTS.names():
         if name == "dcgan":
             continue
