@@ -236,6 +236,24 @@ def test_dvc_reruns_do_the_right_thing(project):
     trained = client.search_runs([new.info.experiment_id], filter_string="tags.variant = 'dcgan'")
     assert len(trained) == 2  # the first run and the retrained one; no run for the refused budget
 
+    # DVC removed the stage's unpersisted outputs before the refused run; going back to
+    # the trained budget restores them from the model folder and changes nothing downstream.
+    params["train"]["kimg"] = 0.96
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    ran, text = sh.repro()
+    assert ran == ["train@dcgan-0"], text
+    assert all((repo / p).read_bytes() == b for p, b in before.items())
+
+    # 8. Adding a seed runs only the new seed's stages and the report.
+    params["seeds"] = [0, 1]
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    ran, text = sh.repro()
+    assert set(ran) == {"train@dcgan-1", "sample@dcgan-1", "evaluate@dcgan-1", "report"}, text
+    assert run_of(repo) == new.info.run_id
+    seeds = {r.data.tags["seed"] for r in client.search_runs([new.info.experiment_id],
+                                                             filter_string="tags.variant = 'dcgan'")}
+    assert seeds == {"0", "1"}
+
 
 def test_bad_inputs_fail_with_one_clear_line(tmp_path, monkeypatch):
     make_fake_dataset(tmp_path / "idx", n_train=32, n_test=16)
