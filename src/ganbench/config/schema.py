@@ -101,7 +101,7 @@ class SampleConfig:
     #: BatchNorm statistics at sampling time (generators with BatchNorm): "running" (eval
     #: mode, the averages kept during training) or "batch" (each sampled batch normalised
     #: by its own statistics, as in training and the PyTorch DCGAN example).
-    batchnorm: Literal["running", "batch"] = "running"
+    batchnorm: Literal["running", "batch"] = "batch"
     #: Which checkpoint is sampled: the last one, or the best by the training-time metric.
     checkpoint: Literal["last", "best"] = "last"
 
