@@ -77,3 +77,16 @@ def test_report_needs_every_run(tmp_path):
     paths = write_outputs(tmp_path, ("dcgan",), (0,))
     with pytest.raises(DataError, match=r"evaluate@stylegan-0"):
         load_runs(run_ids(["dcgan", "stylegan"], [0]), paths)
+
+
+def test_a_mode_that_does_not_apply_does_not_split_the_comparison(tmp_path):
+    # stylegan has no BatchNorm (its samples record None): it is compared with dcgan's
+    # batch-statistics samples; a dcgan run sampled in another mode still splits.
+    rep = report_for(tmp_path, prov_over=lambda key, m: {"samples.batchnorm": None} if key.startswith("stylegan")
+                     else {"samples.batchnorm": "batch"})
+    assert [c.label for c in rep.columns][:2] == ["fid2k", "kid2k"] and rep.warnings == []
+    assert len([c for c in rep.comparisons if c.column.metric == "fid2k"]) == 1
+    rep = report_for(tmp_path / "mixed", prov_over=lambda key, m: {"samples.batchnorm": None} if key.startswith(
+        "stylegan") else {"samples.batchnorm": "batch" if key == "dcgan-0" else "running"})
+    assert len([c for c in rep.columns if c.metric == "fid2k"]) > 1
+    assert any("different protocols" in w for w in rep.warnings)

@@ -6,7 +6,9 @@ sample counts, image shape, feature extractor and its weights, resize, how sampl
 drawn (generator kind, truncation, BatchNorm mode, last/best checkpoint) and the
 metric's own knobs (KID subset size, precision/recall k).  Two scores are comparable
 only when every protocol field matches; the seed of the samples and the library
-versions are shown but do not split groups.
+versions are shown but do not split groups.  A field recorded as None where it does
+not apply (``samples.batchnorm`` of a generator without BatchNorm: the mode cannot
+change its samples) matches any value of that field.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from ganbench.report.names import parse_metric
 PROTOCOL_FIELDS = ("dataset", "reference_split", "num_real", "num_gen", "image_shape", "feature_extractor",
                    "weights_sha256", "feature_dim", "resize", "kid_subset_size", "pr_k",
                    "samples.generator", "samples.truncation", "samples.batchnorm", "samples.checkpoint")
+
+#: Fields whose None means "does not apply to this model" and so matches any value.
+NOT_APPLICABLE_FIELDS = ("samples.batchnorm",)
 
 #: Below this many samples an Inception FID is biased and its 2048-d covariance is
 #: rank-deficient: the score is not comparable with published FIDs.
@@ -90,8 +95,32 @@ class ProtocolTable:
         return self.protocols[number - 1]
 
 
+def _fill_not_applicable(protos: dict[tuple[str, str], dict[str, Any]]) -> None:
+    """Give a score whose not-applicable field is None the value that the other scores of
+    its metric and otherwise equal protocol share, when exactly one such value exists
+    (in place). With several values, None stays None: its own group."""
+    for name in NOT_APPLICABLE_FIELDS:
+        values: dict[str, set[str]] = {}
+        def rest(score: tuple[str, str], proto: dict[str, Any]) -> str:
+            return json.dumps([score[1], {f: v for f, v in proto.items() if f != name}], sort_keys=True,
+                              default=str)
+        for score, proto in protos.items():
+            if proto[name] is not None:
+                values.setdefault(rest(score, proto), set()).add(json.dumps(proto[name], default=str))
+        for score, proto in protos.items():
+            found = values.get(rest(score, proto), set())
+            if proto[name] is None and len(found) == 1:
+                proto[name] = json.loads(next(iter(found)))
+
+
 def group_protocols(runs: Sequence[Run], metrics: Sequence[str]) -> ProtocolTable:
     """Number protocols in order of first use (runs in order, metrics in ``metrics`` order)."""
+    protos: dict[tuple[str, str], dict[str, Any]] = {}
+    for run in runs:
+        for metric in metrics:
+            if metric in run.scores:
+                protos[(run.key, metric)] = protocol(run.provenance.get(metric, {}))
+    _fill_not_applicable(protos)
     by_key: dict[str, Protocol] = {}
     of: dict[tuple[str, str], int] = {}
     for run in runs:
@@ -99,9 +128,10 @@ def group_protocols(runs: Sequence[Run], metrics: Sequence[str]) -> ProtocolTabl
             if metric not in run.scores:
                 continue
             prov = run.provenance.get(metric, {})
-            key = provenance_key(prov)
+            fields = protos[(run.key, metric)]
+            key = json.dumps(fields, sort_keys=True, default=str)
             if key not in by_key:
-                by_key[key] = Protocol(len(by_key) + 1, protocol(prov))
+                by_key[key] = Protocol(len(by_key) + 1, fields)
             group = by_key[key]
             group.members.append((run.key, metric))
             versions = prov.get("versions")
