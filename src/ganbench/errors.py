@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 
+def one_line(text: str) -> str:
+    """``text`` with control characters (say a newline inside a misspelt params key)
+    written as escapes, so a message always stays on one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class GanbenchError(Exception):
-    """Base class: ``str(err)`` is a complete, user-facing message (problem + fix)."""
+    """Base class: ``str(err)`` is a complete, user-facing message (problem + fix), on one
+    line whatever the names it quotes contain."""
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())
 
 
 class ParamsError(GanbenchError):
