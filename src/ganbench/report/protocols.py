@@ -48,9 +48,13 @@ def protocol(prov: Mapping[str, Any]) -> dict[str, Any]:
     return {f: lookup(prov, f) for f in PROTOCOL_FIELDS}
 
 
+def _key(fields: Mapping[str, Any]) -> str:
+    return json.dumps(fields, sort_keys=True, default=str)
+
+
 def provenance_key(prov: Mapping[str, Any]) -> str:
     """Scores are comparable only when their keys are equal."""
-    return json.dumps(protocol(prov), sort_keys=True, default=str)
+    return _key(protocol(prov))
 
 
 @dataclass
@@ -129,7 +133,7 @@ def group_protocols(runs: Sequence[Run], metrics: Sequence[str]) -> ProtocolTabl
                 continue
             prov = run.provenance.get(metric, {})
             fields = protos[(run.key, metric)]
-            key = json.dumps(fields, sort_keys=True, default=str)
+            key = _key(fields)
             if key not in by_key:
                 by_key[key] = Protocol(len(by_key) + 1, fields)
             group = by_key[key]
