@@ -32,14 +32,17 @@ def train(
     plots: Annotated[Path, typer.Option(help="Loss history CSV for dvc plots.")] = Path(
         "plots/losses/dcgan-0.csv"),
     curves: Annotated[Path | None, typer.Option(help="Training-time metric CSV for dvc plots.")] = None,
+    nproc: Annotated[int | None, typer.Option(
+        help="Processes to train in (DistributedDataParallel via torchrun); default: params train.nproc.")] = None,
 ) -> None:
     """Train VARIANT with SEED on the preprocessed training split (resuming a matching
-    checkpoint in OUT), log the run to MLflow, write METRICS, PLOTS and CURVES."""
-    from ganbench.errors import GanbenchError, ParamsError, TrainingInterrupted
-    from ganbench.io import write_json
-    from ganbench.tracking.mlflow_run import check_reachable, quick_failures, resolve_tracking_uri
-    from ganbench.tracking.resilient import ResilientRun
-    from ganbench.training.run import PROGRESS_SERIES, ProbeFiles, prepare_training, train_variant
+    checkpoint in OUT), log the run to MLflow, write METRICS, PLOTS and CURVES.
+
+    With more than one process (--nproc or train.nproc) the command restarts itself under
+    torchrun; under torchrun (or `torchrun --nproc_per_node N -m ganbench_pipeline.cli
+    train ...`) every rank trains its share and rank 0 alone logs and writes files."""
+    from ganbench.errors import ParamsError
+    from ganbench.training.distributed import World, destroy_process_group, launch
 
     p = load(params, models=True)
     if variant not in p.variants:
@@ -49,8 +52,45 @@ def train(
         raise ParamsError(f"seed {seed} is not in params 'seeds' ({list(p.seeds)}); add it there")
     root = repo_root(params)
     key = f"{variant}-{seed}"
+    world = World.from_env()
+    processes = nproc if nproc is not None else p.train.nproc
+    if processes < 1:
+        raise ParamsError(f"--nproc must be ≥ 1, got {processes}")
+    if processes > 1 and not world.distributed:
+        World(0, processes).check_batch(p.train.batch_size)  # before starting any process
+        args = ["ganbench_pipeline.cli", "train", variant, "--seed", str(seed), "--params", str(params),
+                "--processed", str(processed), "--out", str(out), "--metrics", str(metrics), "--plots",
+                str(plots), "--nproc", str(processes)]
+        for flag, value in (("--classifier", classifier), ("--domain-reference", domain_reference),
+                            ("--curves", curves)):
+            if value is not None:
+                args += [flag, str(value)]
+        log.info("train %s: starting %d processes with torchrun", key, processes)
+        code = launch(processes, args)
+        if code:
+            typer.secho(f"error: train {key}: torchrun exited with status {code} (the processes' "
+                        "messages are above); the last checkpoint in the model folder is intact",
+                        err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=code)
+    try:
+        _train(p, root, key, variant, seed, world, processed, out, metrics, plots, curves, classifier,
+               domain_reference)
+    finally:
+        destroy_process_group()
+
+
+def _train(p, root: Path, key: str, variant: str, seed: int, world, processed: Path, out: Path,  # noqa: ANN001
+           metrics: Path, plots: Path, curves: Path | None, classifier: Path | None,
+           domain_reference: Path | None) -> None:
+    """The training of one process (all of it in one process, or one rank's share)."""
+    from ganbench.errors import GanbenchError, TrainingInterrupted
+    from ganbench.io import write_json
+    from ganbench.tracking.mlflow_run import check_reachable, quick_failures, resolve_tracking_uri
+    from ganbench.tracking.resilient import ResilientRun
+    from ganbench.training.run import PROGRESS_SERIES, ProbeFiles, prepare_training, train_variant
+
     uri = resolve_tracking_uri(p.mlflow, root)
-    if not p.mlflow.offline:
+    if not p.mlflow.offline and world.main:
         why = check_reachable(uri)
         if why is not None:
             raise GanbenchError(
@@ -59,10 +99,10 @@ def train(
                 "mlflow.offline: true to train now and send the run's history later")
         quick_failures(uri)
     probe_files = ProbeFiles(classifier, domain_reference) if classifier and domain_reference else None
-    setup = prepare_training(p, variant, seed, processed, out, probe_files)
-    if setup.restart_reason:
+    setup = prepare_training(p, variant, seed, processed, out, probe_files, world=world)
+    if setup.restart_reason and world.main:
         log.info("train %s: training from scratch: %s", key, setup.restart_reason)
-    run = None if p.mlflow.offline else open_training_run(p, root, setup, key)
+    run = None if p.mlflow.offline or not world.main else open_training_run(p, root, setup, key)
     sink = ResilientRun(run, out / "unsynced") if run is not None else None
     stop = StopOnSignal()
     status, reason = "FAILED", None
@@ -81,6 +121,8 @@ def train(
     finally:
         if sink is not None:
             finish_run(sink, run, setup, status, reason)
+    if not world.main:
+        return
     write_json(metrics, result.metrics)
     probe_names = [setup.probe.name] if setup.probe is not None else []
     result.history.export(plots, exclude=(*PROGRESS_SERIES, *probe_names))

@@ -40,7 +40,11 @@ def params_for(source: Path, **train) -> dict:
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("faults")
+    return make_training_data(tmp_path_factory.mktemp("faults"))
+
+
+def make_training_data(root: Path) -> Path:
+    """``root`` with the fake dataset downloaded and preprocessed (``root/processed``)."""
     make_fake_dataset(root / "idx", n_train=128, n_test=32)
     (root / "params.yaml").write_text(yaml.safe_dump(params_for(root / "idx")))
     for args in (["download"], ["preprocess"]):

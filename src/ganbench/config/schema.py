@@ -71,6 +71,13 @@ class TrainConfig:
     eval_every_kimg: float = 10.0
     #: Samples per training-time evaluation.
     eval_num: int = 2000
+    #: Processes training together (DistributedDataParallel, launched with torchrun):
+    #: ``batch_size`` stays the global batch, split evenly, so learning rates, kimg and
+    #: EMA are as in one process. Results agree with one process up to float rounding.
+    nproc: int = 1
+    #: CUDA: deterministic kernels and no cudnn.benchmark autotuning (slower, repeatable
+    #: on one GPU). CPU training is deterministic either way.
+    deterministic: bool = False
 
     def validate(self, prefix: str) -> None:
         check(self.kimg > 0, f"{prefix}.kimg", "> 0")
@@ -81,6 +88,7 @@ class TrainConfig:
         check(self.batch_size >= 1, f"{prefix}.batch_size", "≥ 1")
         check(self.ema_kimg >= 0, f"{prefix}.ema_kimg", "≥ 0")
         check(self.ema_rampup >= 0, f"{prefix}.ema_rampup", "≥ 0")
+        check(self.nproc >= 1, f"{prefix}.nproc", "≥ 1")
 
 
 @dataclass(frozen=True)
@@ -206,6 +214,8 @@ class RuntimeConfig:
     #: Engine of the Inception pass on CPU: "auto" (ONNX Runtime when installed, else
     #: torch), "torch" or "onnx". Features agree to 1e-5 relative; on CUDA torch is used.
     inception_engine: Literal["auto", "torch", "onnx"] = "auto"
+    #: CUDA: ``torch.compile`` the networks of the training step (never on CPU).
+    compile: bool = True
 
     def validate(self, prefix: str) -> None:
         check(self.threads >= 0, f"{prefix}.threads", "≥ 0")

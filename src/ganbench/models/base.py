@@ -67,6 +67,9 @@ class VariantConfig:
     d_optim: OptimizerConfig | None = field(default_factory=OptimizerConfig)
     #: Class-conditional training; None follows ``train.conditional``.
     conditional: bool | None = None
+    #: Mixed precision of the training step on CUDA: "bf16" runs the forward passes under
+    #: bfloat16 autocast (no loss scaling needed), "none" keeps float32. Ignored on CPU.
+    autocast: Literal["none", "bf16"] = "none"
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class _Section:
     g_optim: OptimizerConfig = field(default_factory=OptimizerConfig)
     d_optim: OptimizerConfig | None = None
     conditional: bool | None = None
+    autocast: Literal["none", "bf16"] = "none"
 
 
 BuildFn = Callable[[Any, Geometry], "tuple[nn.Module, nn.Module | None]"]
@@ -130,7 +134,7 @@ class VariantSpec:
                               f"{'needs' if objective.adversarial else 'takes no'} discriminator; "
                               f"variant {self.name!r} {'has' if self.adversarial else 'has no'} one")
         return VariantConfig(model=model, loss=loss, g_optim=raw.g_optim, d_optim=raw.d_optim,
-                             conditional=raw.conditional)
+                             conditional=raw.conditional, autocast=raw.autocast)
 
 
 def variant_config_to_dict(cfg: VariantConfig) -> dict[str, Any]:

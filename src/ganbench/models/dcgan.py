@@ -147,6 +147,6 @@ SPEC = register_variant(
         model_config=DCGANConfig,
         build=build,
         default=VariantConfig(model=DCGANConfig(), loss=NonSaturatingConfig(),
-                              g_optim=DCGAN_ADAM, d_optim=DCGAN_ADAM),
+                              g_optim=DCGAN_ADAM, d_optim=DCGAN_ADAM, autocast="bf16"),
     )
 )

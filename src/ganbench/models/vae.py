@@ -170,6 +170,7 @@ SPEC = register_variant(
         name="vae",
         model_config=VAEConfig,
         build=build,
-        default=VariantConfig(model=VAEConfig(), loss=ELBOConfig(), g_optim=VAE_ADAM, d_optim=None),
+        default=VariantConfig(model=VAEConfig(), loss=ELBOConfig(), g_optim=VAE_ADAM, d_optim=None,
+                              autocast="bf16"),
     )
 )

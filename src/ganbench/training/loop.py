@@ -25,6 +25,7 @@ from ganbench.sampling.generate import generate
 from ganbench.sampling.latents import noise_generator
 from ganbench.tracking.base import Tracker
 from ganbench.training.budget import Budget
+from ganbench.training.distributed import World
 from ganbench.training.state import Progress, Trainee
 
 
@@ -54,9 +55,11 @@ class Grid:
 
 
 class ScalarAccumulator:
-    """Sums named scalar tensors on their device; ``flush`` syncs once and returns means."""
+    """Sums named scalar tensors on their device; ``flush`` syncs once and returns means
+    (averaged over the processes of ``world`` first: one all-reduce)."""
 
-    def __init__(self) -> None:
+    def __init__(self, world: World | None = None) -> None:
+        self.world = world if world is not None else World()
         self.sums: dict[str, Tensor] = {}
         self.counts: dict[str, int] = {}
 
@@ -70,7 +73,7 @@ class ScalarAccumulator:
         if not self.sums:
             return {}
         keys = list(self.sums)
-        values = torch.stack([self.sums[k] for k in keys]).cpu().tolist()  # the one sync
+        values = self.world.mean_(torch.stack([self.sums[k] for k in keys])).cpu().tolist()  # one sync
         out = {k: v / self.counts[k] for k, v in zip(keys, values)}
         self.sums.clear()
         self.counts.clear()
@@ -87,7 +90,8 @@ def _set_trainable(module: nn.Module | None, flag: bool) -> None:
 def _run_phase(t: Trainee, phase: Phase, batch: Batch, opt: torch.optim.Optimizer,
                acc: ScalarAccumulator) -> None:
     opt.zero_grad(set_to_none=True)
-    loss, stats = t.objective.loss(phase, batch)
+    with t.accel.autocast_context(t.batches.device):
+        loss, stats = t.objective.loss(phase, batch)
     loss.backward()
     opt.step()
     t.objective.after_step(phase)
@@ -95,6 +99,7 @@ def _run_phase(t: Trainee, phase: Phase, batch: Batch, opt: torch.optim.Optimize
 
 
 _FINITE = "__weights_finite__"
+_STOP = "__stop_requested__"
 
 
 def _weights_finite(t: Trainee) -> Tensor:
@@ -145,7 +150,14 @@ def train_loop(
     says so, the loop flushes, writes a checkpoint and raises
     :class:`~ganbench.errors.TrainingInterrupted`. Non-finite losses or weights raise
     :class:`~ganbench.errors.TrainingDivergedError` at the next flush, before anything
-    is saved. ``clock`` measures time (replaceable in tests)."""
+    is saved. ``clock`` measures time (replaceable in tests).
+
+    In a distributed run (``t.world`` of several processes, each calling this with the
+    same arguments) every rank computes its share of each batch, the scalars are
+    averaged over the ranks at each flush, the ranks agree on a stop request at the
+    next flush (a signal on one rank must not leave the others waiting), and progress
+    grids are drawn on the main rank only; ``tracker``, ``save`` and ``probe`` are the
+    caller's to make rank-aware."""
     device = t.batches.device
     bs = t.batches.batch_size
     z_dim = t.G.z_dim
@@ -153,9 +165,11 @@ def train_loop(
     g_phases = [p for p in t.objective.phases if p.net == "G"]
     d_steps = _d_steps(t)
     step_images = images_per_step(t)
-    acc = ScalarAccumulator()
+    world = t.world
+    acc = ScalarAccumulator(world)
     bar = progress_bar(int(math.ceil(budget.amount)), desc,
-                       unit={"kimg": "kimg", "g_steps": "step", "seconds": "s"}[budget.mode])
+                       unit={"kimg": "kimg", "g_steps": "step", "seconds": "s"}[budget.mode],
+                       enabled=t.world.main)
     bar.update(int(budget.used(state)))
     start = clock()
     start_images = state.images_seen
@@ -167,8 +181,9 @@ def train_loop(
         t.D.train()
 
     def fresh_batch(real: Tensor, real_c: Tensor | None) -> Batch:
-        z = torch.randn(bs, z_dim, device=device)
-        gen_c = torch.randint(t.num_classes, (bs,), device=device) if t.num_classes else None
+        # The global batch's latents from the stream every rank shares; this rank's share.
+        z = world.shard(torch.randn(bs, z_dim, device=device))
+        gen_c = world.shard(torch.randint(t.num_classes, (bs,), device=device)) if t.num_classes else None
         return Batch(real=real, real_c=real_c, z=z, gen_c=gen_c)
 
     while not budget.reached(state):
@@ -181,9 +196,10 @@ def train_loop(
             if share_fake and i == d_steps - 1:
                 _set_trainable(t.G, True)
             batch = fresh_batch(*t.batches.next())
-            for phase in d_phases:
-                if state.d_step % phase.interval == 0:
-                    _run_phase(t, phase, batch, t.opt_D, acc)
+            with world.own_randomness(t.seed, state.d_step, device):
+                for phase in d_phases:
+                    if state.d_step % phase.interval == 0:
+                        _run_phase(t, phase, batch, t.opt_D, acc)
             state.d_step += 1
         # Generator step.
         _set_trainable(t.G, True)
@@ -192,9 +208,10 @@ def train_loop(
             batch = fresh_batch(*t.batches.next())
         elif not share_fake:
             batch = fresh_batch(batch.real, batch.real_c)
-        for phase in g_phases:
-            if state.step % phase.interval == 0:
-                _run_phase(t, phase, batch, t.opt_G, acc)
+        with world.own_randomness(t.seed, -1 - state.step, device):
+            for phase in g_phases:
+                if state.step % phase.interval == 0:
+                    _run_phase(t, phase, batch, t.opt_G, acc)
         state.step += 1
         state.images_seen += step_images
         if t.ema is not None:
@@ -202,12 +219,18 @@ def train_loop(
         state.wall_clock_s = base_wall + (clock() - start) - probe_time
 
         done = budget.reached(state)
-        interrupted = stop is not None and stop()
+        stop_requested = stop is not None and stop()
+        # One process stops at once; several agree at the next flush.
+        interrupted = stop_requested and not world.distributed
         checkpoint = _crossed(state.images_seen, step_images, cadence.checkpoint_every_images)
         if state.step % cadence.log_every == 0 or checkpoint or done or interrupted:
             acc.add({_FINITE: _weights_finite(t)})  # read back with the losses: one sync
+            if world.distributed:
+                acc.add({_STOP: torch.tensor(float(stop_requested), device=device)})
             losses = acc.flush()
             finite = losses.pop(_FINITE) == 1.0
+            if world.distributed:
+                interrupted = losses.pop(_STOP) > 0
             bad = [k for k, v in losses.items() if not math.isfinite(v)]
             if bad or not finite:
                 what = f"{bad[0]} became {losses[bad[0]]}" if bad else "a network weight became NaN or inf"
@@ -235,7 +258,7 @@ def train_loop(
             spent = clock() - probe_start
             probe_time += spent
             state.eval_wall_clock_s += spent
-        if state.step % cadence.image_every == 0 or done:
+        if world.main and (state.step % cadence.image_every == 0 or done):
             images = generate(t.sampling_G(), grid.z, grid.c, device=device,
                               noise=noise_generator(grid.seed))
             tracker.log_image(make_grid(images, nrow=grid.nrow), "samples", state.step)

@@ -16,6 +16,7 @@ The train stage is two pure steps around the choice of MLflow run:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -49,6 +50,10 @@ from ganbench.training.checkpoint import (
     restore,
     save_checkpoint,
 )
+from ganbench.nn.sync_batchnorm import convert_sync_batchnorm
+from ganbench.training.accel import apply_backend_flags, compiled
+from ganbench.training.accel import select as select_acceleration
+from ganbench.training.distributed import World, init_process_group, replicate
 from ganbench.training.ema import EMA
 from ganbench.training.loop import Cadence, Grid, images_per_step, train_loop
 from ganbench.training.optim import make_optimizer
@@ -147,45 +152,67 @@ class ProbeFiles:
 
 
 def prepare_training(params: Params, variant: str, seed: int, processed_dir: Path, out_dir: Path,
-                     probe_files: ProbeFiles | None = None) -> TrainSetup:
+                     probe_files: ProbeFiles | None = None, world: World | None = None) -> TrainSetup:
     """Build the run and decide between resuming ``out_dir``'s checkpoint and starting
     over. ``probe_files`` enables the training-time evaluation (with
-    ``train.eval_every_kimg`` > 0)."""
+    ``train.eval_every_kimg`` > 0). ``world``: this process's place in a distributed run
+    (one process by default); every rank calls this with the same arguments, joins the
+    process group, wraps the networks for DDP and reads the same checkpoint."""
+    world = world if world is not None else World()
     spec = VARIANTS.get(variant)
     vcfg = params.model(variant)
     tcfg, rcfg = params.train, params.runtime
+    if tcfg.nproc != world.size and world.main:
+        log.warning("train %s-%s: running in %d process(es) while params train.nproc is %d; the "
+                    "checkpoint records %d", variant, seed, world.size, tcfg.nproc, world.size)
+    tcfg = dataclasses.replace(tcfg, nproc=world.size)
+    world.check_batch(tcfg.batch_size)
     set_threads(rcfg.threads)
-    device = resolve_device(rcfg.device)
+    device = init_process_group(world, resolve_device(rcfg.device))
+    accel = select_acceleration(device, autocast=vcfg.autocast, compile=rcfg.compile,
+                                deterministic=tcfg.deterministic)
+    apply_backend_flags(accel, device)
 
     meta = load_meta(processed_dir)
     images, labels = load_split(processed_dir, "train")
     conditional = vcfg.conditional if vcfg.conditional is not None else tcfg.conditional
     geometry = Geometry(channels=int(images.shape[1]), resolution=int(images.shape[-1]),
                         num_classes=int(meta["num_classes"]) if conditional else 0)
+    labels = labels if conditional else None
+    if accel.data_on_device:
+        images = images.pin_memory().to(device, non_blocking=True)
+        labels = labels.pin_memory().to(device, non_blocking=True) if labels is not None else None
 
     seed_everything(seed)
     G, D = spec.build(vcfg.model, geometry)
+    if world.distributed:  # batch statistics over every rank's share, as in one process
+        G = convert_sync_batchnorm(G)
+        D = convert_sync_batchnorm(D) if D is not None else None
     memory_format = torch.channels_last if rcfg.channels_last else torch.contiguous_format
     G = G.to(device=device, memory_format=memory_format)
     D = D.to(device=device, memory_format=memory_format) if D is not None else None
-    objective = OBJECTIVES.get(vcfg.loss.name)(vcfg.loss, G, D)
+    # The objective calls the networks through these handles (DDP, compiled); the modules
+    # themselves own the weights the optimizers, the EMA and the checkpoints see.
+    objective = OBJECTIVES.get(vcfg.loss.name)(vcfg.loss, replicate(compiled(G, accel), world, device),
+                                               replicate(compiled(D, accel), world, device))
     opt_G = make_optimizer(G, vcfg.g_optim, objective.reg_interval("G"))
     opt_D = make_optimizer(D, vcfg.d_optim, objective.reg_interval("D")) if D is not None else None
     ema = EMA(G, tcfg.ema_kimg, tcfg.ema_rampup) if tcfg.ema_kimg > 0 else None
-    batches = RealBatches(images, labels if conditional else None, tcfg.batch_size, seed,
-                          device, channels_last=rcfg.channels_last)
+    batches = RealBatches(images, labels, tcfg.batch_size, seed, device, channels_last=rcfg.channels_last,
+                          world=world, pin_memory=accel.pin_memory and not accel.data_on_device)
     grid_seed = seed + 1
     z, c, nrow = grid_inputs(G.z_dim, rcfg.grid_size, grid_seed, geometry.num_classes)
     trainee = Trainee(G=G, D=D, objective=objective, opt_G=opt_G, opt_D=opt_D, batches=batches,
-                      ema=ema, num_classes=geometry.num_classes)
+                      ema=ema, num_classes=geometry.num_classes, world=world, seed=seed, accel=accel)
     budget = Budget.from_config(tcfg)
     probe, probe_ident = None, None
     if tcfg.eval_every_kimg > 0 and probe_files is not None:
         from ganbench.io import sha256_file
         from ganbench.metrics.probe import DomainProbe
 
-        probe = DomainProbe(probe_files.classifier, probe_files.reference, tcfg.eval_num, seed, G.z_dim,
-                            geometry.num_classes, device)
+        if world.main:  # the other ranks never evaluate
+            probe = DomainProbe(probe_files.classifier, probe_files.reference, tcfg.eval_num, seed, G.z_dim,
+                                geometry.num_classes, device)
         probe_ident = {"classifier": sha256_file(probe_files.classifier),
                        "reference": sha256_file(probe_files.reference)}
     ident = identity(variant, vcfg, geometry, tcfg, data_fingerprint(meta), code_fingerprint("train"))
@@ -249,6 +276,8 @@ def train_variant(setup: TrainSetup, run: RunSink | None = None, experiment: str
     history = setup.history
     assert history is not None
     t = setup.trainee
+    if not t.world.main:
+        return _train_replica(setup, stop)
     run_ref = {"run_id": run.run_id, "experiment": experiment} if run.run_id else None
     run.sync(history.committed_rows)  # a resumed run may lack the last rows before its checkpoint
 
@@ -321,6 +350,7 @@ def train_variant(setup: TrainSetup, run: RunSink | None = None, experiment: str
         "params_G": count_parameters(t.G),
         "params_D": count_parameters(t.D),
         "device": str(t.batches.device),
+        "nproc": t.world.size,
         "threads": torch.get_num_threads(),
         "conditional": bool(setup.geometry.num_classes),
         "loss": setup.vcfg.loss.name,
@@ -330,6 +360,21 @@ def train_variant(setup: TrainSetup, run: RunSink | None = None, experiment: str
     resumed = setup.resumed_from.kimg if setup.resumed_from is not None else None
     return TrainResult(metrics=metrics, checkpoint=setup.checkpoint, resumed_from_kimg=resumed,
                        history=history)
+
+
+def _train_replica(setup: TrainSetup, stop: Callable[[], bool] | None) -> TrainResult:
+    """A non-main rank of a distributed run: the same steps, and nothing written (no
+    history, checkpoint, grids or evaluations; the main rank keeps those)."""
+    from ganbench.tracking import NullTracker
+
+    state = train_loop(setup.trainee, setup.budget, setup.cadence, NullTracker(), state=setup.state,
+                       grid=setup.grid, save=lambda progress: None, share_fake=setup.params.train.share_fake,
+                       stop=stop, desc=f"train {setup.variant}-{setup.seed} rank {setup.trainee.world.rank}")
+    metrics = {"variant": setup.variant, "seed": setup.seed, "kimg": state.kimg, "g_steps": state.step,
+               "rank": setup.trainee.world.rank}
+    resumed = setup.resumed_from.kimg if setup.resumed_from is not None else None
+    return TrainResult(metrics=metrics, checkpoint=setup.checkpoint, resumed_from_kimg=resumed,
+                       history=History(setup.out_dir / HISTORY))
 
 
 def mlflow_params(setup: TrainSetup) -> dict[str, Any]:

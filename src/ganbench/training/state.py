@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ganbench.losses import Objective
+from ganbench.training.accel import Acceleration
+from ganbench.training.distributed import World
 from ganbench.training.ema import EMA
 
 
@@ -32,12 +34,22 @@ class RealBatches:
     """Epoch-wise shuffled mini-batches from in-memory tensors, resumable.
 
     images: (N, C, H, W) float in [-1, 1]; labels: (N,) long or None. The order comes
-    from its own seeded generator, so it is the same on every device."""
+    from its own seeded generator, so it is the same on every device and every process.
+    ``batch_size`` is the global batch; with a ``world`` of several processes each
+    ``next()`` returns this rank's strided share ``idx[rank::size]`` of it (the
+    assignment of ``DistributedSampler``; see :mod:`ganbench.training.distributed`).
+    ``pin_memory`` keeps the host copy page-locked so copies to a CUDA device overlap."""
 
     def __init__(self, images: Tensor, labels: Tensor | None, batch_size: int, seed: int,
-                 device: torch.device, channels_last: bool = False) -> None:
+                 device: torch.device, channels_last: bool = False, world: World | None = None,
+                 pin_memory: bool = False) -> None:
         if len(images) < batch_size:
             raise ValueError(f"batch_size {batch_size} exceeds the {len(images)} training images")
+        self.world = world if world is not None else World()
+        self.world.check_batch(batch_size)
+        if pin_memory:
+            images = images.pin_memory()
+            labels = labels.pin_memory() if labels is not None else None
         self.images = images
         self.labels = labels
         self.batch_size = batch_size
@@ -51,8 +63,10 @@ class RealBatches:
         if self.pos + self.batch_size > len(self.perm):  # drop the ragged tail, reshuffle
             self.perm = torch.randperm(len(self.images), generator=self.generator)
             self.pos = 0
-        idx = self.perm[self.pos : self.pos + self.batch_size]
+        idx = self.world.shard(self.perm[self.pos : self.pos + self.batch_size])
         self.pos += self.batch_size
+        if idx.device != self.images.device:  # the split lives on the accelerator
+            idx = idx.to(self.images.device, non_blocking=True)
         x = self.images.index_select(0, idx).to(self.device, non_blocking=True)
         x = x.contiguous(memory_format=self.memory_format)
         c = self.labels.index_select(0, idx).to(self.device) if self.labels is not None else None
@@ -79,6 +93,12 @@ class Trainee:
     batches: RealBatches
     ema: EMA | None = None
     num_classes: int = 0
+    #: The processes training together (one by default) and the run's seed, which
+    #: seeds each rank's own randomness inside a step.
+    world: World = field(default_factory=World)
+    seed: int = 0
+    #: The device's fast path (autocast etc.; nothing on CPU).
+    accel: Acceleration = field(default_factory=Acceleration)
 
     def sampling_G(self) -> nn.Module:
         """The generator the progress grids show: the EMA copy when there is one."""

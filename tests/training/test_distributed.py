@@ -1,0 +1,205 @@
+"""Distributed pieces in one process (world, data shards, per-rank randomness, the CUDA
+fast path's selection) and SyncBatchNorm in two real gloo processes.
+
+The end-to-end comparison of a 2-process training run with one process is in
+tests/pipeline/test_distributed_training.py."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch import nn
+from torch.utils.data import DistributedSampler
+
+from ganbench.errors import GanbenchError, ParamsError
+from ganbench.nn.sync_batchnorm import SyncBatchNorm, convert_sync_batchnorm
+from ganbench.training import accel
+from ganbench.training.distributed import World, replicate, torchrun_command
+from ganbench.training.state import RealBatches
+
+
+def test_world_from_env():
+    assert World.from_env({}) == World()
+    w = World.from_env({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"})
+    assert (w.rank, w.size, w.local_rank, w.distributed, w.main) == (1, 2, 1, True, False)
+    with pytest.raises(GanbenchError, match="torchrun"):
+        World.from_env({"WORLD_SIZE": "2"})
+
+
+def test_a_batch_that_does_not_split_evenly_is_a_params_error():
+    with pytest.raises(ParamsError, match="train.batch_size 10 does not split evenly over 3"):
+        RealBatches(torch.zeros(64, 1, 4, 4), None, 10, 0, torch.device("cpu"), world=World(0, 3))
+
+
+@pytest.mark.parametrize("size", [2, 4])
+def test_rank_shards_are_distributed_samplers_assignment_and_make_up_the_global_batch(size):
+    """Each rank's batch is what DistributedSampler gives that rank from the epoch's
+    order, and the ranks together hold exactly one process's batch, epoch after epoch."""
+    images = torch.arange(40, dtype=torch.float32).view(40, 1, 1, 1)
+    batch = 8
+    one = RealBatches(images, None, batch, seed=3, device=torch.device("cpu"))
+    ranks = [RealBatches(images, None, batch, seed=3, device=torch.device("cpu"), world=World(r, size))
+             for r in range(size)]
+    steps = 12  # 40 // 8 = 5 batches per epoch: crosses two reshuffles
+    for step in range(steps):
+        whole, _ = one.next()
+        if step % 5 == 0:  # a new epoch: DistributedSampler over this epoch's order
+            order = one.perm.tolist()
+            samplers = [list(DistributedSampler(order, num_replicas=size, rank=r, shuffle=False,
+                                                drop_last=True)) for r in range(size)]
+        shares = [rb.next()[0] for rb in ranks]
+        k = step % 5
+        per_rank = batch // size
+        for r, share in enumerate(shares):
+            expected = [order[i] for i in samplers[r][k * per_rank : (k + 1) * per_rank]]
+            assert share.flatten().long().tolist() == expected
+        assert sorted(torch.cat(shares).flatten().tolist()) == sorted(whole.flatten().tolist())
+
+
+def test_own_randomness_is_per_rank_and_leaves_the_shared_stream_untouched():
+    cpu = torch.device("cpu")
+    torch.manual_seed(0)
+    with World().own_randomness(0, 5, cpu):
+        a = torch.rand(3)
+    torch.manual_seed(0)
+    assert torch.equal(a, torch.rand(3))  # one process: the ordinary stream
+
+    draws = {}
+    for rank in (0, 1):
+        torch.manual_seed(0)
+        with World(rank, 2).own_randomness(7, 5, cpu):
+            draws[rank] = torch.rand(3)
+        after = torch.rand(3)
+        torch.manual_seed(0)
+        assert torch.equal(after, torch.rand(3))  # the shared stream continues as if untouched
+    assert not torch.equal(draws[0], draws[1])
+    torch.manual_seed(123)
+    with World(1, 2).own_randomness(7, 5, cpu):
+        again = torch.rand(3)
+    assert torch.equal(again, draws[1])  # a function of (seed, rank, step) only: resumable
+
+
+def test_one_process_uses_the_modules_themselves():
+    net = nn.Linear(2, 2)
+    assert replicate(net, World(), torch.device("cpu")) is net
+    assert replicate(None, World(0, 2), torch.device("cpu")) is None
+
+
+def test_torchrun_command_keeps_the_commands_options_away_from_torchrun():
+    cmd = torchrun_command(2, ["ganbench_pipeline.cli", "train", "dcgan", "--nproc", "2"])
+    assert cmd[1:3] == ["-m", "torch.distributed.run"] and "--standalone" in cmd
+    assert cmd[cmd.index("-m", 3) + 1] == "--"  # argparse would read --nproc as its own option
+
+
+def test_sync_batchnorm_in_one_process_is_batchnorm():
+    torch.manual_seed(0)
+    ref = nn.BatchNorm2d(3)
+    nn.init.normal_(ref.weight)
+    sync = convert_sync_batchnorm(nn.Sequential(nn.BatchNorm2d(3)))[0]
+    assert isinstance(sync, SyncBatchNorm)
+    sync.load_state_dict(ref.state_dict())
+    x = torch.randn(8, 3, 5, 5)
+    for m in (ref, sync):
+        m(x.clone().requires_grad_(True)).square().sum().backward()
+    torch.testing.assert_close(sync.weight.grad, ref.weight.grad)
+    torch.testing.assert_close(sync.running_var, ref.running_var)
+    assert set(sync.state_dict()) == set(ref.state_dict())
+
+
+def _sync_bn_worker(rank: int, size: int, store: str, out: str) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=size)
+    torch.manual_seed(0)
+    x = torch.randn(8, 3, 4, 4)
+    target = torch.randn(8, 3, 4, 4)
+    layer = convert_sync_batchnorm(nn.Sequential(nn.BatchNorm2d(3)))
+    nn.init.normal_(layer[0].weight)
+    share = x[rank::size].clone().requires_grad_(True)
+    y = layer(share)
+    # The global mean of a per-element loss, as DDP would average it: mean over the share.
+    ((y - target[rank::size]).square().mean() / size).backward()
+    grads = {"x": share.grad, "w": layer[0].weight.grad.clone(), "b": layer[0].bias.grad.clone()}
+    dist.all_reduce(grads["w"])
+    dist.all_reduce(grads["b"])
+    torch.save({"y": y.detach(), **grads, "running_var": layer[0].running_var}, f"{out}.{rank}")
+    dist.destroy_process_group()
+
+
+@pytest.mark.timeout(180)
+def test_sync_batchnorm_across_two_gloo_processes_equals_one_batchnorm_over_the_whole_batch(tmp_path):
+    size = 2
+    mp.spawn(_sync_bn_worker, args=(size, str(tmp_path / "store"), str(tmp_path / "out")), nprocs=size,
+             join=True)
+    torch.manual_seed(0)
+    x = torch.randn(8, 3, 4, 4).requires_grad_(True)
+    target = torch.randn(8, 3, 4, 4)
+    ref = nn.BatchNorm2d(3)
+    nn.init.normal_(ref.weight)
+    y = ref(x)
+    (y - target).square().mean().backward()
+    for rank in range(size):
+        got = torch.load(tmp_path / f"out.{rank}", weights_only=True)
+        torch.testing.assert_close(got["y"], y.detach()[rank::size], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(got["x"], x.grad[rank::size], rtol=1e-4, atol=1e-7)
+        torch.testing.assert_close(got["w"], ref.weight.grad, rtol=1e-4, atol=1e-7)
+        torch.testing.assert_close(got["b"], ref.bias.grad, rtol=1e-4, atol=1e-7)
+        torch.testing.assert_close(got["running_var"], ref.running_var, rtol=1e-5, atol=1e-6)
+
+
+# The fast path ----------------------------------------------------------------------
+
+
+def test_the_fast_path_is_selected_only_on_cuda():
+    cpu = accel.select(torch.device("cpu"), autocast="bf16", compile=True, deterministic=False)
+    assert cpu == accel.Acceleration()  # nothing: no autocast, compile, pinning or autotuning
+    cuda = accel.select(torch.device("cuda", 0), autocast="bf16", compile=True, deterministic=False)
+    assert cuda.autocast is torch.bfloat16 and cuda.compile and cuda.pin_memory and cuda.data_on_device
+    assert cuda.cudnn_benchmark and not cuda.deterministic
+    strict = accel.select(torch.device("cuda"), autocast="none", compile=False, deterministic=True)
+    assert strict.autocast is None and not strict.compile and not strict.cudnn_benchmark and strict.deterministic
+
+
+def test_cpu_training_runs_without_any_of_the_fast_path(tmp_path):
+    from ganbench.config import parse_params
+    from ganbench.config.schema import DataConfig
+    from ganbench.data.preprocess import preprocess
+    from ganbench.data.sources import fetch
+    from ganbench.models import VARIANTS
+    from ganbench.training.run import prepare_training
+    from tests.fixtures import make_fake_dataset
+
+    make_fake_dataset(tmp_path / "idx", n_train=32, n_test=8)
+    cfg = DataConfig(dataset="idx-folder", source_dir=str(tmp_path / "idx"), allow_download=False)
+    fetch(cfg, tmp_path / "raw", env={})
+    preprocess(tmp_path / "raw", tmp_path / "processed", cfg)
+    params = parse_params({"variants": ["dcgan"], "train": {"batch_size": 8, "eval_every_kimg": 0},
+                           "runtime": {"device": "cpu", "compile": True},
+                           "dcgan": {"model": {"z_dim": 4, "g_channels": 4, "d_channels": 4},
+                                     "autocast": "bf16"}}, VARIANTS)
+    benchmark = torch.backends.cudnn.benchmark
+    setup = prepare_training(params, "dcgan", 0, tmp_path / "processed", tmp_path / "model")
+    t = setup.trainee
+    assert t.accel == accel.Acceleration()
+    assert t.objective.G is t.G and t.objective.D is t.D  # not compiled, not wrapped
+    assert not t.batches.images.is_pinned() and t.batches.images.device.type == "cpu"
+    assert torch.backends.cudnn.benchmark == benchmark
+    assert isinstance(t.accel.autocast_context(torch.device("cpu")), type(accel.contextlib.nullcontext()))
+    assert not any(isinstance(m, SyncBatchNorm) for m in t.G.modules())
+
+
+def test_compiled_handles_share_the_modules_weights():
+    net = nn.Linear(2, 2)
+    fast = accel.Acceleration(compile=True)
+    handle = accel.compiled(net, fast, compiler=lambda m: nn.Sequential(m))
+    assert list(handle.parameters()) == list(net.parameters())
+    assert accel.compiled(net, accel.Acceleration()) is net
+
+
+def test_no_cuda_here_means_no_cuda_flags_touched():
+    if torch.cuda.is_available():  # pragma: no cover - CPU machines only
+        pytest.skip("a CUDA device is present")
+    flag = torch.backends.cudnn.benchmark
+    accel.apply_backend_flags(accel.select(torch.device("cuda"), autocast="bf16", compile=True,
+                                           deterministic=False), torch.device("cpu"))
+    assert torch.backends.cudnn.benchmark == flag
