@@ -67,7 +67,11 @@ def train(
                 args += [flag, str(value)]
         log.info("train %s: starting %d processes with torchrun", key, processes)
         code = launch(processes, args)
-        if code:
+        if code > 128:
+            typer.secho(f"error: train {key}: stopped by signal {code - 128}; the processes wrote a "
+                        "checkpoint at their last agreed step: the same command (or `dvc repro`) resumes it",
+                        err=True, fg=typer.colors.RED)
+        elif code:
             typer.secho(f"error: train {key}: torchrun exited with status {code} (the processes' "
                         "messages are above); the last checkpoint in the model folder is intact",
                         err=True, fg=typer.colors.RED)
@@ -113,7 +117,8 @@ def _train(p, root: Path, key: str, variant: str, seed: int, world, processed: P
         status = "FINISHED"
     except TrainingInterrupted as exc:
         status, reason = "KILLED", str(exc)
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        if world.main:
+            typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         raise typer.Exit(code=128 + (stop.signal or 2)) from None
     except GanbenchError as exc:
         reason = str(exc)

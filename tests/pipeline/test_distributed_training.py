@@ -1,13 +1,16 @@
 """Two CPU processes (torchrun, gloo, loopback rendezvous) train as one process would:
 same global batch, synchronised BatchNorm, one MLflow run; resume under DDP is exact;
+SIGTERM stops every rank at one agreed step;
 `torchrun -m ganbench_pipeline.cli train` works as well as `ganbench train --nproc 2`; and
 a DVC stage with train.nproc: 2 runs and then reruns nothing."""
 
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -138,3 +141,30 @@ def test_a_dvc_stage_trains_in_two_processes_and_then_reruns_nothing(tmp_path):
     assert len(training_runs(repo / "mlflow.db")) == 1
     stages, _ = sh.repro("train@dcgan-0")
     assert stages == []
+
+
+def test_sigterm_stops_every_rank_at_one_agreed_step_and_the_same_command_resumes(data, tmp_path):
+    p = Project(tmp_path / "term", data, g_steps=120, nproc=2)
+    proc = subprocess.Popen(p.cmd(), env=p.env, cwd=p.base, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    ckpt = p.base / "model" / "checkpoint.pt"
+    deadline = time.monotonic() + 300
+    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGTERM)  # to the `ganbench train` that started torchrun
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+    assert "stopped by signal 15" in err
+    assert err.count("interrupted at generator step") == 1  # rank 0 speaks for both
+    stopped = torch.load(ckpt, weights_only=True)["progress"]["step"]
+    assert 0 < stopped < 120 and stopped % 3 == 0  # a flush step (runtime.log_every: 3), agreed by both ranks
+    runs = training_runs(p.base / "mlflow.db")
+    assert [status for _, status in runs] == ["KILLED"]
+    res = run(p.cmd(), p)
+    assert f"resuming at {stopped * 16 / 1000:.3g} kimg" in res.stderr
+    assert torch.load(ckpt, weights_only=True)["progress"]["step"] == 120
+    runs = training_runs(p.base / "mlflow.db")
+    assert [status for _, status in runs] == ["FINISHED"]
+    steps = logged_steps(p.base / "mlflow.db", "loss_D")
+    assert steps == sorted(set(steps)) and steps[-1] == 120

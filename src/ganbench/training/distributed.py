@@ -214,7 +214,8 @@ def launch(nproc: int, module_args: Sequence[str]) -> int:
     """Run ``module_args`` (``package.module arg ...``) in ``nproc`` processes with torchrun
     and return its exit status. While it runs, SIGTERM is passed on to torchrun (which
     passes it to the workers: they checkpoint and stop) and SIGINT is left to the
-    terminal's process group, which the workers share."""
+    terminal's process group, which the workers share. After a passed-on signal the
+    status is 128 + its number, as for one process."""
     if nproc < 1:
         raise ParamsError(f"train.nproc must be ≥ 1, got {nproc}")
     env = dict(os.environ)
@@ -222,10 +223,17 @@ def launch(nproc: int, module_args: Sequence[str]) -> int:
     child = subprocess.Popen(torchrun_command(nproc, module_args), env=env)
     if threading.current_thread() is not threading.main_thread():
         return child.wait()
-    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signum)),
-                signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN)}
+    received: list[int] = []
+
+    def pass_on(signum: int, frame: object) -> None:
+        received.append(signum)
+        if signum == signal.SIGTERM:
+            child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, pass_on) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        return child.wait()
+        code = child.wait()
+        return 128 + received[0] if code and received else code
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
