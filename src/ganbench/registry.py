@@ -57,13 +57,18 @@ class Registry(Generic[T]):
             if self._items.get(name) is obj:
                 del self._items[name]
 
-    def get(self, name: str) -> T:
+    def get(self, name: str, key: str | None = None) -> T:
+        """The object registered as ``name``; an unknown name is a :class:`ParamsError`
+        listing the known ones (and naming the params ``key`` it came from, if given)."""
         if name not in self._items and name in self._lazy:
             importlib.import_module(self._lazy[name])
         try:
             return self._items[name]
         except KeyError:
             known = ", ".join(self.names()) or "(none)"
+            if key is not None:
+                raise ParamsError(f"params key '{key}' is {name!r}, an unknown {self.kind}; set it to one "
+                                  f"of: {known}") from None
             raise ParamsError(f"unknown {self.kind} {name!r} in params; choose one of: {known}") from None
 
     def names(self) -> list[str]:

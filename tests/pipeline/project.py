@@ -1,16 +1,18 @@
-"""A throwaway git + DVC copy of the project for pipeline tests, built like the
-end-to-end test's fixture (same tiny params overlay, same ``Shell``), plus what the
-team tests need: the project's own ``.gitignore``, the copy's ``pipeline/`` on the
-import path, and a loopback MLflow tracking server."""
+"""A throwaway git + DVC copy of the project for pipeline tests (the end-to-end, team
+and distributed tests): the code, dvc.yaml, the project's ``.gitignore`` and params.yaml
+with a tiny overlay, the copy's ``pipeline/`` on the import path, a ``Shell`` to run
+commands in it, and a loopback MLflow tracking server."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -22,7 +24,6 @@ from pathlib import Path
 import yaml
 
 from tests.fixtures import make_fake_dataset
-from tests.pipeline.test_end_to_end import BIN, ROOT, Shell, merge, tiny_overlay
 
 __all__ = [
     "BIN",
@@ -35,6 +36,51 @@ __all__ = [
     "shell_for",
     "tiny_overlay",
 ]
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def tiny_overlay(source_dir: Path) -> dict:
+    return {
+        "data": {"dataset": "idx-folder", "source_dir": str(source_dir), "allow_download": False},
+        "variants": ["dcgan"],
+        "seeds": [0],
+        "train": {"budget": "kimg", "kimg": 0.64, "batch_size": 16, "ema_kimg": 0.05, "eval_every_kimg": 0.32,
+                  "eval_num": 40},
+        "sample": {"num": 40, "seed": 1, "batch_size": 20, "grid_size": 16},
+        "evaluate": {"reference_split": "test", "num_gen": 40, "num_real": 40, "domain_num_gen": 40,
+                     "domain_num_real": 0, "kid_subset_size": 20, "kid_subsets": 5, "weights_source": "fid-helper"},
+        "classifier": {"epochs": 1, "width": 8, "feature_dim": 32, "batch_size": 64},
+        "runtime": {"device": "cpu", "log_every": 5, "image_every": 20, "checkpoint_every_kimg": 0.32,
+                    "grid_size": 16, "eval_batch_size": 20},
+        "mlflow": {"experiment": "e2e", "system_metrics": False},
+        "dcgan": {"model": {"z_dim": 16, "g_channels": 8, "d_channels": 8}},
+    }
+
+
+def merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+class Shell:
+    def __init__(self, cwd: Path, env: dict) -> None:
+        self.cwd, self.env = cwd, env
+
+    def __call__(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
+        out = subprocess.run(cmd, cwd=self.cwd, env=self.env, capture_output=True, text=True, timeout=600)
+        if check and out.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+        return out
+
+    def repro(self, *args: str) -> tuple[list[str], str]:
+        out = self("dvc", "repro", *args)
+        text = out.stdout + out.stderr
+        return re.findall(r"Running stage '([^']+)'", text), text
+
 
 GIT_USER = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
             "GIT_COMMITTER_EMAIL": "t@t"}

@@ -5,11 +5,6 @@ a raised budget that resumes the same MLflow run, and a code change that retrain
 from __future__ import annotations
 
 import json
-import os
-import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,81 +14,19 @@ from typer.testing import CliRunner
 
 from ganbench_pipeline.cli import app
 from tests.fixtures import make_fake_dataset
+from tests.pipeline.project import ROOT, make_project, merge, tiny_overlay
 
 pytestmark = pytest.mark.timeout(900)
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-
-
-def tiny_overlay(source_dir: Path) -> dict:
-    return {
-        "data": {"dataset": "idx-folder", "source_dir": str(source_dir), "allow_download": False},
-        "variants": ["dcgan"],
-        "seeds": [0],
-        "train": {"budget": "kimg", "kimg": 0.64, "batch_size": 16, "ema_kimg": 0.05, "eval_every_kimg": 0.32,
-                  "eval_num": 40},
-        "sample": {"num": 40, "seed": 1, "batch_size": 20, "grid_size": 16},
-        "evaluate": {"reference_split": "test", "num_gen": 40, "num_real": 40, "domain_num_gen": 40,
-                     "domain_num_real": 0, "kid_subset_size": 20, "kid_subsets": 5, "weights_source": "fid-helper"},
-        "classifier": {"epochs": 1, "width": 8, "feature_dim": 32, "batch_size": 64},
-        "runtime": {"device": "cpu", "log_every": 5, "image_every": 20, "checkpoint_every_kimg": 0.32,
-                    "grid_size": 16, "eval_batch_size": 20},
-        "mlflow": {"experiment": "e2e", "system_metrics": False},
-        "dcgan": {"model": {"z_dim": 16, "g_channels": 8, "d_channels": 8}},
-    }
-
-
-def merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    """A git + DVC repository holding a copy of the project's code, dvc.yaml and params."""
+    """A git + DVC repository holding a copy of the project's code, dvc.yaml and params;
+    every command it runs records the package files it loaded (``trace.jsonl``)."""
     tmp = tmp_path_factory.mktemp("e2e")
-    make_fake_dataset(tmp / "idx", n_train=128, n_test=64)
-    repo = tmp / "repo"
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
-    shutil.copytree(ROOT / "src", repo / "src", ignore=ignore)
-    shutil.copytree(ROOT / "pipeline", repo / "pipeline", ignore=ignore)
-    for name in ("dvc.yaml", ".dvcignore"):
-        shutil.copy(ROOT / name, repo / name)
-    params = merge(yaml.safe_load((ROOT / "params.yaml").read_text()), tiny_overlay(tmp / "idx"))
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "CI": "true",
-           "PYTHONPATH": str(repo / "src"), "DVC_NO_ANALYTICS": "1", "MLFLOW_DISABLE_TELEMETRY": "true",
-           "GANBENCH_TRACE_MODULES": str(repo / "trace.jsonl"),
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    sh = Shell(repo, env)
-    (repo / ".gitignore").write_text("trace.jsonl\n")
-    sh("git", "init", "-q")
-    sh("dvc", "init", "-q")
-    sh("dvc", "config", "core.analytics", "false")
-    (repo / ".dvc" / "plots").mkdir(exist_ok=True)
-    shutil.copy(ROOT / ".dvc" / "plots" / "series.json", repo / ".dvc" / "plots" / "series.json")
+    repo, sh = make_project(tmp, GANBENCH_TRACE_MODULES=str(tmp / "repo" / "trace.jsonl"))
+    with open(repo / ".gitignore", "a") as f:
+        f.write("trace.jsonl\n")
     return repo, sh
-
-
-class Shell:
-    def __init__(self, cwd: Path, env: dict) -> None:
-        self.cwd, self.env = cwd, env
-
-    def __call__(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
-        out = subprocess.run(cmd, cwd=self.cwd, env=self.env, capture_output=True, text=True, timeout=600)
-        if check and out.returncode != 0:
-            raise AssertionError(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
-        return out
-
-    def repro(self, *args: str) -> tuple[list[str], str]:
-        out = self("dvc", "repro", *args)
-        text = out.stdout + out.stderr
-        return re.findall(r"Running stage '([^']+)'", text), text
 
 
 def check_traced_code(repo: Path) -> None:

@@ -121,10 +121,7 @@ class VariantSpec:
         if not isinstance(loss_name, str):
             raise ParamsError(f"params key '{prefix}.loss.name' is missing; set it to one of: "
                               f"{', '.join(OBJECTIVES.names())}")
-        if loss_name not in OBJECTIVES:
-            raise ParamsError(f"params key '{prefix}.loss.name' is {loss_name!r}, an unknown loss; set it "
-                              f"to one of: {', '.join(OBJECTIVES.names())}")
-        objective = OBJECTIVES.get(loss_name)
+        objective = OBJECTIVES.get(loss_name, key=f"{prefix}.loss.name")
         loss = from_dict(objective.Config, loss_section, prefix=f"{prefix}.loss")
         if self.adversarial != (raw.d_optim is not None):
             need = "needs" if self.adversarial else "has no discriminator, so it takes no"
