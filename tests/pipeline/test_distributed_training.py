@@ -144,7 +144,7 @@ def test_a_dvc_stage_trains_in_two_processes_and_then_reruns_nothing(tmp_path):
 
 
 def test_sigterm_stops_every_rank_at_one_agreed_step_and_the_same_command_resumes(data, tmp_path):
-    p = Project(tmp_path / "term", data, g_steps=120, nproc=2)
+    p = Project(tmp_path / "term", data, g_steps=60, nproc=2)
     proc = subprocess.Popen(p.cmd(), env=p.env, cwd=p.base, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     ckpt = p.base / "model" / "checkpoint.pt"
@@ -158,13 +158,13 @@ def test_sigterm_stops_every_rank_at_one_agreed_step_and_the_same_command_resume
     assert "stopped by signal 15" in err
     assert err.count("interrupted at generator step") == 1  # rank 0 speaks for both
     stopped = torch.load(ckpt, weights_only=True)["progress"]["step"]
-    assert 0 < stopped < 120 and stopped % 3 == 0  # a flush step (runtime.log_every: 3), agreed by both ranks
+    assert 0 < stopped < 60 and stopped % 3 == 0  # a flush step (runtime.log_every: 3), agreed by both ranks
     runs = training_runs(p.base / "mlflow.db")
     assert [status for _, status in runs] == ["KILLED"]
     res = run(p.cmd(), p)
     assert f"resuming at {stopped * 16 / 1000:.3g} kimg" in res.stderr
-    assert torch.load(ckpt, weights_only=True)["progress"]["step"] == 120
+    assert torch.load(ckpt, weights_only=True)["progress"]["step"] == 60
     runs = training_runs(p.base / "mlflow.db")
     assert [status for _, status in runs] == ["FINISHED"]
     steps = logged_steps(p.base / "mlflow.db", "loss_D")
-    assert steps == sorted(set(steps)) and steps[-1] == 120
+    assert steps == sorted(set(steps)) and steps[-1] == 60
