@@ -27,7 +27,7 @@ class Acceleration:
     autocast: torch.dtype | None = None
     #: Compile the networks the objective calls.
     compile: bool = False
-    #: Page-locked host copy of the training split (fast, asynchronous copies).
+    #: Copy the training split to the device from page-locked memory (asynchronous copy).
     pin_memory: bool = False
     #: Keep the whole training split on the device (batches are gathered there).
     data_on_device: bool = False

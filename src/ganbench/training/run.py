@@ -166,7 +166,6 @@ def prepare_training(params: Params, variant: str, seed: int, processed_dir: Pat
         log.warning("train %s-%s: running in %d process(es) while params train.nproc is %d; the "
                     "checkpoint records %d", variant, seed, world.size, tcfg.nproc, world.size)
     tcfg = dataclasses.replace(tcfg, nproc=world.size)
-    world.check_batch(tcfg.batch_size)
     set_threads(rcfg.threads)
     device = init_process_group(world, resolve_device(rcfg.device))
     accel = select_acceleration(device, autocast=vcfg.autocast, compile=rcfg.compile,
@@ -179,9 +178,10 @@ def prepare_training(params: Params, variant: str, seed: int, processed_dir: Pat
     geometry = Geometry(channels=int(images.shape[1]), resolution=int(images.shape[-1]),
                         num_classes=int(meta["num_classes"]) if conditional else 0)
     labels = labels if conditional else None
-    if accel.data_on_device:
-        images = images.pin_memory().to(device, non_blocking=True)
-        labels = labels.pin_memory().to(device, non_blocking=True) if labels is not None else None
+    if accel.data_on_device:  # one copy to the accelerator, from page-locked memory when asked
+        pin = (lambda x: x.pin_memory()) if accel.pin_memory else (lambda x: x)
+        images = pin(images).to(device, non_blocking=True)
+        labels = pin(labels).to(device, non_blocking=True) if labels is not None else None
 
     seed_everything(seed)
     G, D = spec.build(vcfg.model, geometry)
@@ -199,7 +199,7 @@ def prepare_training(params: Params, variant: str, seed: int, processed_dir: Pat
     opt_D = make_optimizer(D, vcfg.d_optim, objective.reg_interval("D")) if D is not None else None
     ema = EMA(G, tcfg.ema_kimg, tcfg.ema_rampup) if tcfg.ema_kimg > 0 else None
     batches = RealBatches(images, labels, tcfg.batch_size, seed, device, channels_last=rcfg.channels_last,
-                          world=world, pin_memory=accel.pin_memory and not accel.data_on_device)
+                          world=world)
     grid_seed = seed + 1
     z, c, nrow = grid_inputs(G.z_dim, rcfg.grid_size, grid_seed, geometry.num_classes)
     trainee = Trainee(G=G, D=D, objective=objective, opt_G=opt_G, opt_D=opt_D, batches=batches,

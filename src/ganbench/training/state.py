@@ -38,18 +38,14 @@ class RealBatches:
     ``batch_size`` is the global batch; with a ``world`` of several processes each
     ``next()`` returns this rank's strided share ``idx[rank::size]`` of it (the
     assignment of ``DistributedSampler``; see :mod:`ganbench.training.distributed`).
-    ``pin_memory`` keeps the host copy page-locked so copies to a CUDA device overlap."""
+    The tensors may already live on ``device`` (the CUDA fast path keeps them there)."""
 
     def __init__(self, images: Tensor, labels: Tensor | None, batch_size: int, seed: int,
-                 device: torch.device, channels_last: bool = False, world: World | None = None,
-                 pin_memory: bool = False) -> None:
+                 device: torch.device, channels_last: bool = False, world: World | None = None) -> None:
         if len(images) < batch_size:
             raise ValueError(f"batch_size {batch_size} exceeds the {len(images)} training images")
         self.world = world if world is not None else World()
         self.world.check_batch(batch_size)
-        if pin_memory:
-            images = images.pin_memory()
-            labels = labels.pin_memory() if labels is not None else None
         self.images = images
         self.labels = labels
         self.batch_size = batch_size
