@@ -11,7 +11,7 @@ A ratio above 1.0 means ganbench is faster than the baseline. Besides the defaul
 the levers the step could pull are measured in the same run: a fused Adam, the
 memory format, and the tutorial loop given ganbench's layout.
 
-    python benchmarks/bench_training.py [--steps 30] [--repeats 5] [--batch B]
+    python benchmarks/bench_training.py [--steps 30] [--repeats 5] [--batch B] [--device cuda] [--precisions]
 
 ``--batch`` defaults to ``train.batch_size`` in params.yaml. The FLOPs of one step of
 each loop are counted with ``torch.utils.flop_counter`` (convolutions and matrix
@@ -81,18 +81,25 @@ def clock(device: torch.device) -> float:
 
 
 def ganbench_loop(name: str, images: torch.Tensor, batch: int, steps: int, tracking: bool = True,
-                  channels_last: bool = True, fused_adam: bool = False) -> float:
-    """ganbench's own loop (channels_last, phases, on-device stats). Returns images/s."""
+                  channels_last: bool = True, fused_adam: bool = False, precision: str = "fp32",
+                  compile: bool = True, critic_calls: int = 1) -> float:
+    """ganbench's own loop (channels_last, phases, on-device stats) at ``precision``
+    (``train.precision``); ``compile`` takes effect on CUDA only; ``critic_calls=3`` gives
+    WGAN-GP's critic real, fake and interpolates in separate calls (the form before the
+    one-pass critic). Returns images/s."""
     spec = VARIANTS.get(name)
     cfg = spec.parse({}, prefix=name)
     G, D = spec.build(cfg.model, Geometry(1, 32, 0))
     device = images.device
-    fast = accel.select(device, autocast=cfg.autocast, compile=True, deterministic=False)
+    fast = accel.select(device, precision=precision, compile=compile, deterministic=False)
     accel.apply_backend_flags(fast, device)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     G = G.to(device=device, memory_format=fmt)
     D = D.to(device=device, memory_format=fmt) if D is not None else None
-    objective = OBJECTIVES.get(cfg.loss.name)(cfg.loss, accel.compiled(G, fast), accel.compiled(D, fast))
+    objective_cls = OBJECTIVES.get(cfg.loss.name)
+    if critic_calls == 3:
+        objective_cls = type("ThreeCalls", (objective_cls,), {"one_pass": property(lambda self: False)})
+    objective = objective_cls(cfg.loss, accel.compiled(G, fast), accel.compiled(D, fast))
 
     def optimizer(net: nn.Module, ocfg, net_name: str) -> torch.optim.Optimizer:  # noqa: ANN001
         opt = make_optimizer(net, ocfg, objective.reg_interval(net_name))
@@ -162,6 +169,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--batch", type=int, default=None)
     ap.add_argument("--device", default="cpu", help="cpu or cuda (ganbench then uses its CUDA fast path)")
+    ap.add_argument("--precisions", action="store_true",
+                    help="also every variant in fp32, bf16 and (CUDA) without torch.compile")
     args = ap.parse_args()
     if args.batch is None:
         import yaml
@@ -211,6 +220,24 @@ def main() -> None:
         rate = median_rate(lambda n=name: ganbench_loop(n, images, args.batch, max(4, args.steps // 3)),
                            max(3, args.repeats // 2))
         print(f"| ganbench {name} (default params) | {rate:.0f} | - |")
+        if name == "wgan_gp":  # the one-pass critic against its three-call form, in this run
+            three = median_rate(lambda: ganbench_loop(name, images, args.batch, max(4, args.steps // 3),
+                                                      critic_calls=3), max(3, args.repeats // 2))
+            print(f"| ganbench wgan_gp, critic in three calls (before the one-pass critic) | {three:.0f} | - |")
+            print(f"one-pass critic: {rate / three:.2f}x the three-call WGAN-GP step")
+    if args.precisions:
+        # Every variant at each arithmetic (and, on CUDA, without torch.compile), against
+        # the tutorial loop measured above: the table of train.precision's price.
+        print("| variant | fp32 | bf16 | fp32 eager (no compile) | bf16 / fp32 | fp32 / tutorial |")
+        print("|---|---|---|---|---|---|")
+        steps = max(4, args.steps // 3)
+        for name in VARIANTS.names():
+            got = {label: median_rate(lambda n=name, kw=kw: ganbench_loop(n, images, args.batch, steps, **kw),
+                                      max(3, args.repeats // 2))
+                   for label, kw in (("fp32", {}), ("bf16", {"precision": "bf16"}),
+                                     ("eager", {"compile": False}))}
+            print(f"| {name} | {got['fp32']:.0f} | {got['bf16']:.0f} | {got['eager']:.0f} | "
+                  f"{got['bf16'] / got['fp32']:.2f} | {got['fp32'] / base:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -21,9 +21,19 @@ def check(
     thresholds: Annotated[Path, typer.Option(help="YAML {variant: {metric: bound}}.")] = Path(
         ".ci/thresholds.yaml"),
     eval_metrics: Annotated[Path, typer.Option(help="Folder of evaluation metrics JSON.")] = Path("metrics/eval"),
+    baseline: Annotated[Path | None, typer.Option(
+        help="Instead of the gates: compare every value exactly with this folder of baseline metrics "
+             "(relative 1e-6 for torch-only scores, 1e-5 for ONNX Runtime's Inception).")] = None,
 ) -> None:
     """Gate the mean over seeds of every metric in THRESHOLDS (metrics/eval/<variant>-<seed>.json):
-    print metric, value, bound and margin; exit 1 on a breach, 2 on a missing metric."""
+    print metric, value, bound and margin; exit 1 on a breach, 2 on a missing metric.
+
+    With --baseline DIR: every value of every run in DIR must be reproduced within float
+    rounding (see ganbench.baseline); exit 1 on a difference, 2 on a missing or
+    incomparable value."""
+    if baseline is not None:
+        _check_baseline(eval_metrics, baseline)
+        return
     from ganbench.thresholds import check as check_thresholds
     from ganbench.thresholds import load_thresholds
 
@@ -43,3 +53,25 @@ def check(
         raise typer.Exit(code=MISSING)
     if not all(r["ok"] for r in rows):
         raise typer.Exit(code=BREACH)
+
+
+def _check_baseline(eval_metrics: Path, baseline: Path) -> None:
+    from ganbench.baseline import compare
+
+    rows = compare(eval_metrics, baseline)
+    typer.echo(f"{'':4} {'run':<12} {'metric':<20} {'baseline':>22} {'this run':>22} {'rel. diff':>9} {'rtol':>6}")
+    for r in rows:
+        status = "ok" if r.ok else ("MISS" if r.problem else "DIFF")
+        shown = [repr(v) if v is not None else "-" for v in (r.baseline, r.value)]
+        diff = f"{r.rel_diff:.1e}" if r.rel_diff is not None else "-"
+        typer.echo(f"{status:4} {r.run:<12} {r.metric:<20} {shown[0]:>22} {shown[1]:>22} {diff:>9} {r.rtol:>6.0e}"
+                   + (f"  ({r.problem})" if r.problem else ""))
+    if any(r.problem for r in rows):
+        typer.echo("check: a baseline value is missing here or was made under other numerics", err=True)
+        raise typer.Exit(code=MISSING)
+    if not all(r.ok for r in rows):
+        typer.echo(f"check: {sum(not r.ok for r in rows)} value(s) differ from the baseline beyond float "
+                   "rounding: the change altered the numbers (re-measure and commit a new baseline if "
+                   "that was intended)", err=True)
+        raise typer.Exit(code=BREACH)
+    typer.echo(f"check: all {len(rows)} values reproduce the baseline")

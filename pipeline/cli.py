@@ -79,6 +79,16 @@ def _trace(path: str, command: str) -> None:
 
 def main() -> None:
     command = sys.argv[1] if len(sys.argv) > 1 else ""
+    # CPU kernels and threads are chosen from the environment when torch loads: apply the
+    # params' numerics section first (nothing above has imported torch).
+    from ganbench.errors import GanbenchError
+    from ganbench.numerics import apply_for_command
+
+    try:
+        apply_for_command(sys.argv[2:])
+    except GanbenchError as err:
+        typer.secho(f"error: {err}", err=True, fg=typer.colors.RED)
+        raise SystemExit(1) from None
     if os.environ.get("GANBENCH_TRACE_MODULES") and command in COMMANDS:
         atexit.register(_trace, os.environ["GANBENCH_TRACE_MODULES"], command)
     if command in COMMANDS:

@@ -12,10 +12,10 @@ from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 
+from ganbench import numerics
 from ganbench.config import Params, load_params
 from ganbench.errors import GanbenchError
 from ganbench.models import VARIANTS
-from ganbench.runtime import set_threads
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -26,13 +26,15 @@ ParamsOption = Annotated[
 
 
 def load(params_path: Path, models: bool = False) -> Params:
-    """Read and validate params.yaml (the one reader lives in ganbench.config), and apply
-    the runtime's thread setting. ``models``: also parse the variant sections (stages
-    that build networks); other stages neither load nor depend on model code."""
+    """Read and validate params.yaml (the one reader lives in ganbench.config), and check
+    that this process computes as its ``numerics`` section says (``ganbench`` applied it
+    before torch loaded; this sets the threads and fails if the kernels differ).
+    ``models``: also parse the variant sections (stages that build networks); other
+    stages neither load nor depend on model code."""
     from ganbench.metrics.registry import METRICS
 
     params = load_params(params_path, VARIANTS, metrics=METRICS, models=models)
-    set_threads(params.runtime.threads)
+    numerics.check_applied(params.numerics.cpu_isa, params.numerics.threads)
     return params
 
 

@@ -148,6 +148,7 @@ def _train(p, root: Path, key: str, variant: str, seed: int, world, processed: P
 def open_training_run(p, root: Path, setup, key: str):  # noqa: ANN001, ANN201 - pipeline glue
     """The MLflow run to train in: the checkpoint's own run when it resumes and the
     store still has it, else a new one."""
+    from ganbench import numerics
     from ganbench.config import flatten
     from ganbench.tracking.mlflow_run import find_run, pipeline_tags, start_run
     from ganbench.training.run import mlflow_params
@@ -167,7 +168,7 @@ def open_training_run(p, root: Path, setup, key: str):  # noqa: ANN001, ANN201 -
                          "dvc_stage.train": f"train@{key}"})
         if setup.previous_run:
             run.set_tags({"continues_run": setup.previous_run["run_id"]})
-    run.set_tags(pipeline_tags(p, root, run))
+    run.set_tags({**pipeline_tags(p, root, run), **numerics.tags()})
     run.log_params(flatten(mlflow_params(setup)))
     return run
 

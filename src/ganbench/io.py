@@ -78,6 +78,21 @@ def write_json(path: str | os.PathLike[str], data: Any, sort_keys: bool = False)
     write_text(path, json.dumps(data, indent=2, sort_keys=sort_keys, default=_json_default) + "\n")
 
 
+def read_json_object(path: str | os.PathLike[str], stage: str) -> dict[str, Any]:
+    """A JSON object a DVC stage wrote; a missing, unreadable or non-object file is a
+    :class:`~ganbench.errors.DataError` naming the stage (``dvc repro STAGE``) that
+    makes it."""
+    from ganbench.errors import DataError
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        raise DataError(f"{path} is missing or unreadable; run `dvc repro {stage}` first") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{path} must hold a JSON object; run `dvc repro {stage}` again")
+    return data
+
+
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, (np.floating, np.integer, np.bool_)):
         return obj.item()

@@ -32,6 +32,7 @@ _COMMON = (
     "src/ganbench/models/__init__.py",
     "src/ganbench/registry.py",
     "src/ganbench/runtime.py",
+    "src/ganbench/numerics.py",
 )
 #: Reading the preprocessed tensors.
 _DATA = ("src/ganbench/data/__init__.py", "src/ganbench/data/dataset.py")

@@ -140,3 +140,69 @@ def test_config_parsing_and_validation():
     for bad in ({"n_critic": 0}, {"gp_weight": -1.0}, {"drift": -0.1}):
         with pytest.raises(ParamsError, match="v.loss"):
             from_dict(WassersteinGPConfig, bad, prefix="v.loss")
+
+
+# One critic call for real, fake and interpolates ------------------------------------
+
+
+def tiny_critic(variant: str, conditional: bool):
+    from ganbench.models import VARIANTS
+    from ganbench.models.base import Geometry
+
+    spec = VARIANTS.get(variant)
+    cfg = spec.parse({"model": {"z_dim": 4, "g_channels": 4, "d_channels": 4}}, prefix=variant)
+    torch.manual_seed(3)
+    G, D = spec.build(cfg.model, Geometry(1, 16, 3 if conditional else 0))
+    return G, D
+
+
+def critic_grads(obj, batch, one_pass: bool):
+    """The critic loss, its stats and D's gradients, with the one-pass switch forced."""
+    declared = type(obj).__dict__["one_pass"]
+    type(obj).one_pass = property(lambda self: one_pass)
+    try:
+        obj.D.zero_grad(set_to_none=True)
+        torch.manual_seed(11)  # the interpolation's eps
+        loss, stats = obj.loss(Phase("Dmain", "D"), batch)
+        loss.backward()
+    finally:
+        type(obj).one_pass = declared
+    return loss.detach(), stats, {n: p.grad.clone() for n, p in obj.D.named_parameters()}
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_one_critic_call_equals_three_calls_to_float_rounding(conditional):
+    """The layer-norm critic (per-sample) on real, fake and x̂ concatenated gives the
+    three-call loss, penalty and D gradients (the penalty's double backward included)."""
+    G, D = tiny_critic("wgan_gp", conditional)
+    D = D.to(memory_format=torch.channels_last)
+    obj_cls = OBJECTIVES.get("wasserstein_gp")
+    obj = obj_cls(obj_cls.Config(), G, D)
+    assert obj.one_pass  # the layer-norm critic declares itself batch-independent
+    torch.manual_seed(5)
+    c = torch.randint(3, (8,)) if conditional else None
+    batch = Batch(real=(torch.rand(8, 1, 16, 16) * 2 - 1).contiguous(memory_format=torch.channels_last),
+                  real_c=c, z=torch.randn(8, 4), gen_c=torch.randint(3, (8,)) if conditional else None)
+    loss3, stats3, grads3 = critic_grads(obj, batch, one_pass=False)
+    loss1, stats1, grads1 = critic_grads(obj, batch, one_pass=True)
+    assert stats1["gradient_penalty"] > 0
+    torch.testing.assert_close(loss1, loss3, rtol=1e-5, atol=1e-6)
+    for k in stats3:
+        torch.testing.assert_close(stats1[k], stats3[k], rtol=1e-5, atol=1e-6)
+    for name in grads3:
+        torch.testing.assert_close(grads1[name], grads3[name], rtol=1e-4, atol=1e-6)
+
+
+def test_critics_with_batch_statistics_keep_separate_calls():
+    """BatchNorm (DCGAN's discriminator) or minibatch stddev (StyleGAN's) make a score
+    depend on the batch: such critics are never fed the concatenation."""
+    obj_cls = OBJECTIVES.get("wasserstein_gp")
+    for variant in ("dcgan", "stylegan"):
+        from ganbench.models import VARIANTS
+        from ganbench.models.base import Geometry
+
+        spec = VARIANTS.get(variant)
+        G, D = spec.build(spec.default.model, Geometry(1, 32, 0))
+        assert D.batch_independent is False
+        assert not obj_cls(obj_cls.Config(), G, D).one_pass
+    assert not obj_cls(obj_cls.Config(), LinearG(), QuadraticCritic()).one_pass  # undeclared: False

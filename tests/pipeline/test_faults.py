@@ -32,7 +32,8 @@ def params_for(source: Path, **train) -> dict:
     p["variants"], p["seeds"] = ["dcgan"], [0]
     p["train"].update({"budget": "g_steps", "g_steps": 60, "batch_size": 16, "ema_kimg": 0.05,
                        "eval_every_kimg": 0, **train})
-    p["runtime"].update(device="cpu", threads=1, log_every=3, image_every=30, checkpoint_every_kimg=0.096)
+    p["numerics"]["threads"] = 1
+    p["runtime"].update(device="cpu", log_every=3, image_every=30, checkpoint_every_kimg=0.096)
     p["mlflow"].update(experiment="faults", system_metrics=False)
     p["dcgan"]["model"].update(z_dim=16, g_channels=8, d_channels=8)
     return p

@@ -153,12 +153,12 @@ def test_sync_batchnorm_across_two_gloo_processes_equals_one_batchnorm_over_the_
 
 
 def test_the_fast_path_is_selected_only_on_cuda():
-    cpu = accel.select(torch.device("cpu"), autocast="bf16", compile=True, deterministic=False)
+    cpu = accel.select(torch.device("cpu"), precision="fp32", compile=True, deterministic=False)
     assert cpu == accel.Acceleration()  # nothing: no autocast, compile, pinning or autotuning
-    cuda = accel.select(torch.device("cuda", 0), autocast="bf16", compile=True, deterministic=False)
+    cuda = accel.select(torch.device("cuda", 0), precision="bf16", compile=True, deterministic=False)
     assert cuda.autocast is torch.bfloat16 and cuda.compile and cuda.pin_memory and cuda.data_on_device
     assert cuda.cudnn_benchmark and not cuda.deterministic
-    strict = accel.select(torch.device("cuda"), autocast="none", compile=False, deterministic=True)
+    strict = accel.select(torch.device("cuda"), precision="fp32", compile=False, deterministic=True)
     assert strict.autocast is None and not strict.compile and not strict.cudnn_benchmark and strict.deterministic
 
 
@@ -177,8 +177,7 @@ def test_cpu_training_runs_without_any_of_the_fast_path(tmp_path):
     preprocess(tmp_path / "raw", tmp_path / "processed", cfg)
     params = parse_params({"variants": ["dcgan"], "train": {"batch_size": 8, "eval_every_kimg": 0},
                            "runtime": {"device": "cpu", "compile": True},
-                           "dcgan": {"model": {"z_dim": 4, "g_channels": 4, "d_channels": 4},
-                                     "autocast": "bf16"}}, VARIANTS)
+                           "dcgan": {"model": {"z_dim": 4, "g_channels": 4, "d_channels": 4}}}, VARIANTS)
     benchmark = torch.backends.cudnn.benchmark
     setup = prepare_training(params, "dcgan", 0, tmp_path / "processed", tmp_path / "model")
     t = setup.trainee
@@ -202,7 +201,7 @@ def test_no_cuda_here_means_no_cuda_flags_touched():
     if torch.cuda.is_available():  # pragma: no cover - CPU machines only
         pytest.skip("a CUDA device is present")
     flag = torch.backends.cudnn.benchmark
-    accel.apply_backend_flags(accel.select(torch.device("cuda"), autocast="bf16", compile=True,
+    accel.apply_backend_flags(accel.select(torch.device("cuda"), precision="bf16", compile=True,
                                            deterministic=False), torch.device("cpu"))
     assert torch.backends.cudnn.benchmark == flag
 

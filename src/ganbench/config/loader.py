@@ -19,6 +19,10 @@ from ganbench.config.schema import SECTIONS, Params
 from ganbench.errors import ParamsError
 
 
+#: Keys that moved to another section: (section, key) → their new place.
+MOVED = {("runtime", "threads"): "numerics.threads"}
+
+
 class VariantEntry(Protocol):
     default: Any
 
@@ -63,6 +67,10 @@ def parse_params(raw: Mapping[str, Any] | None, registry: VariantRegistry,
             raise ParamsError(f"params key 'variants' names unknown variant {name!r}"
                               f"{did_you_mean(name, registry.names())}; registered variants: "
                               f"{', '.join(registry.names())}")
+    for (section, key), now in MOVED.items():
+        if isinstance(raw.get(section), dict) and key in raw[section]:
+            raise ParamsError(f"{source}: params key '{section}.{key}' moved to '{now}' (it decides the "
+                              f"numbers, so stages depend on it); move it there")
     sections = {k: raw.pop(k) for k in list(raw) if k in registry}
     raw["variants"] = list(variants)
     params = from_dict(Params, raw)

@@ -1,7 +1,7 @@
 """The typed sections of params.yaml: the one source of every default.
 
-Sections whose keys change a result (``data``, ``train``, ``sample``, ``evaluate`` and
-one per variant) are what DVC stages depend on; ``runtime`` and ``mlflow`` hold knobs
+Sections whose keys change a result (``data``, ``train``, ``sample``, ``evaluate``,
+``classifier``, ``numerics`` and one per variant) are what DVC stages depend on; ``runtime`` and ``mlflow`` hold knobs
 that change no result (where and how fast the work runs, where it is logged), so
 changing them reruns nothing.  ``params.yaml`` spells out every default below (a test
 holds it to that), and ``ganbench params defaults`` prints them.
@@ -78,6 +78,10 @@ class TrainConfig:
     #: CUDA: deterministic kernels and no cudnn.benchmark autotuning (slower, repeatable
     #: on one GPU). CPU training is deterministic either way.
     deterministic: bool = False
+    #: Arithmetic of the training step, the same for every variant: "fp32", or "bf16"
+    #: (bfloat16 autocast of the forward passes, no loss scaling) on CUDA and on CPUs
+    #: with bf16 units. An experiment: its numbers are not comparable with fp32 ones.
+    precision: Literal["fp32", "bf16"] = "fp32"
 
     def validate(self, prefix: str) -> None:
         check(self.kimg > 0, f"{prefix}.kimg", "> 0")
@@ -189,14 +193,30 @@ class ClassifierParams:
 
 
 @dataclass(frozen=True)
+class NumericsConfig:
+    """How every torch stage computes on the CPU (see :mod:`ganbench.numerics`). Applied
+    by each ``ganbench`` command before torch loads; stages depend on it, since it
+    decides the bits of every result."""
+
+    #: "avx2": torch (ATen), oneDNN and MKL pinned to AVX2 kernels (MKL's vendor-neutral
+    #: reproducible branch): the same bits on every x86-64 CPU with AVX2. "native": each
+    #: library takes this CPU's fastest kernels; results depend on the machine.
+    cpu_isa: Literal["avx2", "native"] = "avx2"
+    #: Intra-op CPU threads. The bits depend on the count (reductions are split by
+    #: thread); 0 = torch's default (one per core), which is not portable.
+    threads: int = 2
+
+    def validate(self, prefix: str) -> None:
+        check(self.threads >= 0, f"{prefix}.threads", "≥ 0 (0 = one per core)")
+
+
+@dataclass(frozen=True)
 class RuntimeConfig:
     """Where and how the work runs, and how often it reports. No stage depends on these:
     changing one reruns nothing (results agree up to floating-point rounding)."""
 
     #: "auto" picks CUDA when present, else CPU; or "cpu", "cuda", "cuda:N".
     device: str = "auto"
-    #: CPU intra-op threads; 0 keeps torch's default.
-    threads: int = 0
     #: channels_last memory format for convolutions (faster on CPUs and tensor cores).
     channels_last: bool = True
     #: Generator steps between loss flushes (one host sync each).
@@ -218,7 +238,6 @@ class RuntimeConfig:
     compile: bool = True
 
     def validate(self, prefix: str) -> None:
-        check(self.threads >= 0, f"{prefix}.threads", "≥ 0")
         check(self.log_every >= 1, f"{prefix}.log_every", "≥ 1")
         check(self.image_every >= 1, f"{prefix}.image_every", "≥ 1")
         check(self.checkpoint_every_kimg > 0, f"{prefix}.checkpoint_every_kimg", "> 0")
@@ -251,6 +270,7 @@ class Params:
     sample: SampleConfig = field(default_factory=SampleConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     classifier: ClassifierParams = field(default_factory=ClassifierParams)
+    numerics: NumericsConfig = field(default_factory=NumericsConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
     #: variant name → its parsed VariantConfig (every section present in the file; empty
@@ -284,4 +304,5 @@ class Params:
 
 
 #: Top-level keys that are not variant sections.
-SECTIONS = ("data", "variants", "seeds", "train", "sample", "evaluate", "classifier", "runtime", "mlflow")
+SECTIONS = ("data", "variants", "seeds", "train", "sample", "evaluate", "classifier", "numerics", "runtime",
+            "mlflow")

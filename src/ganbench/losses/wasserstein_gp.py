@@ -2,7 +2,9 @@
 
 Critic: D(G(z)) − D(x) + λ E[(‖∇D(x̂)‖₂ − 1)²] [+ ε_drift E[D(x)²]] with
 x̂ = εx + (1 − ε)G(z), ε ~ U[0, 1] per sample; generator: −D(G(z)).
-``n_critic`` critic steps run per generator step (via ``d_steps``).
+``n_critic`` critic steps run per generator step (via ``d_steps``). A critic that scores
+each sample on its own (``D.batch_independent``: the layer-norm critic) sees real, fake
+and interpolated images in one call (:func:`critic_one_pass`).
 """
 
 from __future__ import annotations
@@ -37,20 +39,47 @@ class WassersteinGPConfig:
             raise ParamsError(f"params key '{prefix}.drift' must be ≥ 0")
 
 
+def interpolates(real: Tensor, fake: Tensor, eps: Tensor) -> Tensor:
+    """x̂ = eps·real + (1 − eps)·fake, detached from both and requiring grad.
+
+    real, fake: (N, C, H, W); eps: (N,) or broadcastable to the images, in [0, 1]."""
+    if eps.dim() == 1:
+        eps = eps.view(-1, *([1] * (real.dim() - 1)))
+    return (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+
+
+def penalty_at(scores: Tensor, x_hat: Tensor) -> Tensor:
+    """E[(‖∇_x̂ score‖₂ − 1)²] for critic ``scores`` (N,) computed from ``x_hat``; the
+    gradient keeps its graph, so the penalty is differentiable w.r.t. the critic."""
+    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+    return (grad.flatten(1).norm(2, dim=1) - 1).square().mean()
+
+
 def gradient_penalty(D: nn.Module, real: Tensor, fake: Tensor, c: Tensor | None,
                      eps: Tensor) -> Tensor:
-    """E[(‖∇_x̂ D(x̂, c)‖₂ − 1)²] over x̂ = eps·real + (1 − eps)·fake.
+    """E[(‖∇_x̂ D(x̂, c)‖₂ − 1)²] over x̂ = eps·real + (1 − eps)·fake, in a call of its own.
 
     real, fake: (N, C, H, W); c: (N,) labels or None (the same labels are used for
     the interpolates); eps: (N,) or broadcastable to the images, in [0, 1].
     Returns a scalar that is differentiable w.r.t. D's parameters."""
-    if eps.dim() == 1:
-        eps = eps.view(-1, *([1] * (real.dim() - 1)))
-    x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
-    scores = D(x_hat, c)
-    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
-    norms = grad.flatten(1).norm(2, dim=1)
-    return (norms - 1).square().mean()
+    x_hat = interpolates(real, fake, eps)
+    return penalty_at(D(x_hat, c), x_hat)
+
+
+def critic_one_pass(D: nn.Module, real: Tensor, fake: Tensor, real_c: Tensor | None,
+                    gen_c: Tensor | None, eps: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Scores of real, fake and their interpolates, and the gradient penalty, from one
+    critic call on the three batches concatenated ((3N, C, H, W); the interpolates carry
+    the real labels). Equal to separate calls up to float rounding when every score
+    depends on its own sample alone (``D.batch_independent``); the penalty's double
+    backward then runs through the same call.
+
+    Returns (real_scores (N,), fake_scores (N,), penalty scalar)."""
+    x_hat = interpolates(real, fake, eps)
+    labels = torch.cat([real_c, gen_c, real_c]) if real_c is not None else None
+    scores = D(torch.cat([real, fake, x_hat]), labels)
+    real_scores, fake_scores, hat_scores = scores.split(real.shape[0])
+    return real_scores, fake_scores, penalty_at(hat_scores, x_hat)
 
 
 @register_objective
@@ -64,18 +93,32 @@ class WassersteinGP(Objective):
     def d_steps(self) -> int:
         return self.cfg.n_critic
 
+    @property
+    def one_pass(self) -> bool:
+        """Real, fake and interpolated images go through one critic call (fewer, larger
+        convolutions: the same maths) when the critic scores each sample on its own; a
+        critic with batch statistics (BatchNorm, minibatch stddev) gets separate calls."""
+        return bool(getattr(self.D, "batch_independent", False))
+
     def loss(self, phase: Phase, batch: Batch) -> tuple[Tensor, Stats]:
         if phase.net == "D":
             fake = self.fake(batch).detach()
-            real_scores = self.scores(batch.real, batch.real_c)
-            fake_scores = self.scores(fake, batch.gen_c)
+            gp = None
+            if self.cfg.gp_weight > 0:
+                # Interpolates pair real i with fake i; the critic sees real i's label.
+                eps = torch.rand(fake.shape[0], device=fake.device, dtype=fake.dtype)
+            if self.cfg.gp_weight > 0 and self.one_pass:
+                real_scores, fake_scores, gp = critic_one_pass(self.D, batch.real, fake, batch.real_c,
+                                                               batch.gen_c, eps)
+            else:
+                real_scores = self.scores(batch.real, batch.real_c)
+                fake_scores = self.scores(fake, batch.gen_c)
+                if gp is None and self.cfg.gp_weight > 0:
+                    gp = gradient_penalty(self.D, batch.real, fake, batch.real_c, eps)
             wasserstein = real_scores.mean() - fake_scores.mean()
             loss = -wasserstein
             stats = {}
-            if self.cfg.gp_weight > 0:
-                # Interpolates pair real i with fake i; the critic sees real i's label.
-                eps = torch.rand(real_scores.shape[0], device=fake.device, dtype=fake.dtype)
-                gp = gradient_penalty(self.D, batch.real, fake, batch.real_c, eps)
+            if gp is not None:
                 loss = loss + self.cfg.gp_weight * gp
                 stats["gradient_penalty"] = gp
             if self.cfg.drift > 0:

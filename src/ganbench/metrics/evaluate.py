@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ganbench import numerics
 from ganbench.config.schema import EvaluateConfig, RuntimeConfig
 from ganbench.errors import DataError, WeightsError
 from ganbench.metrics.extract import (
@@ -78,7 +79,8 @@ def evaluate_samples(images: np.ndarray, sample_meta: dict[str, Any], cfg: Evalu
     specs = [METRICS.get(name) for name in cfg.metrics]
     spaces = {s.space for s in specs}
     image_shape = [int(s) for s in images.shape[1:]]
-    common = {"samples": sample_meta, "image_shape": image_shape, "versions": versions()}
+    common = {"samples": sample_meta, "image_shape": image_shape, "versions": versions(),
+              "numerics": numerics.describe()}
     features: dict[str, Features] = {}
     timing: dict[str, Any] = {}
 

@@ -14,6 +14,10 @@ Network contract (every variant):
   meaningful (mapping-network generators).
 * ``D(images, c=None) -> logits``: ``(N,)`` unbounded scores (no sigmoid), or no D at
   all for models trained without an adversary (``build`` returns ``None`` for it).
+  ``D.batch_independent`` (absent: False) says that each score depends on its own
+  sample alone (no BatchNorm, no minibatch statistics), so an objective may send
+  several sets of images through one call and get the scores it would get from
+  separate calls.
 """
 
 from __future__ import annotations
@@ -67,9 +71,6 @@ class VariantConfig:
     d_optim: OptimizerConfig | None = field(default_factory=OptimizerConfig)
     #: Class-conditional training; None follows ``train.conditional``.
     conditional: bool | None = None
-    #: Mixed precision of the training step on CUDA: "bf16" runs the forward passes under
-    #: bfloat16 autocast (no loss scaling needed), "none" keeps float32. Ignored on CPU.
-    autocast: Literal["none", "bf16"] = "none"
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,6 @@ class _Section:
     g_optim: OptimizerConfig = field(default_factory=OptimizerConfig)
     d_optim: OptimizerConfig | None = None
     conditional: bool | None = None
-    autocast: Literal["none", "bf16"] = "none"
 
 
 BuildFn = Callable[[Any, Geometry], "tuple[nn.Module, nn.Module | None]"]
@@ -109,6 +109,9 @@ class VariantSpec:
 
         prefix = prefix or self.name
         section = dict(section or {})
+        if "autocast" in section:
+            raise ParamsError(f"params key '{prefix}.autocast' is gone: the training arithmetic is "
+                              "'train.precision' (fp32 | bf16), the same for every variant; remove it")
         base = to_dict(self.default)
         user_loss = section.get("loss")
         if isinstance(user_loss, dict) and user_loss.get("name", base["loss"]["name"]) != base["loss"]["name"]:
@@ -131,7 +134,7 @@ class VariantSpec:
                               f"{'needs' if objective.adversarial else 'takes no'} discriminator; "
                               f"variant {self.name!r} {'has' if self.adversarial else 'has no'} one")
         return VariantConfig(model=model, loss=loss, g_optim=raw.g_optim, d_optim=raw.d_optim,
-                             conditional=raw.conditional, autocast=raw.autocast)
+                             conditional=raw.conditional)
 
 
 def variant_config_to_dict(cfg: VariantConfig) -> dict[str, Any]:

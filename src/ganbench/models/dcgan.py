@@ -109,6 +109,8 @@ class DCGANDiscriminator(nn.Module):
             layers.append(nn.LeakyReLU(0.2, inplace=True))
             ch *= 2
         self.features = nn.Sequential(*layers)
+        #: Each score depends on its own sample alone (no BatchNorm): see models.base.
+        self.batch_independent = not cfg.d_batchnorm
         self.head = nn.Conv2d(ch, 1, 4, 1, 0)  # 4×4 → 1×1
         self.embed = nn.Embedding(geometry.num_classes, ch) if geometry.num_classes else None
         self.apply(_dcgan_init)
@@ -147,6 +149,6 @@ SPEC = register_variant(
         model_config=DCGANConfig,
         build=build,
         default=VariantConfig(model=DCGANConfig(), loss=NonSaturatingConfig(),
-                              g_optim=DCGAN_ADAM, d_optim=DCGAN_ADAM, autocast="bf16"),
+                              g_optim=DCGAN_ADAM, d_optim=DCGAN_ADAM),
     )
 )

@@ -167,6 +167,7 @@ class MappingNetwork(nn.Module):
     @torch.no_grad()
     def _update_w_avg(self, w: Tensor, c: Tensor | None) -> None:
         weight = 1.0 - self.w_avg_beta
+        w = w.to(self.w_avg.dtype)  # the average stays float32 under bf16 autocast
         if self.embed is None:
             self.w_avg.lerp_(w.mean(dim=0, keepdim=True), weight)
             return
@@ -337,6 +338,8 @@ class StyleGANDiscriminator(nn.Module):
             raise ParamsError(f"stylegan: mbstd_channels ({cfg.mbstd_channels}) must divide the "
                               f"discriminator's 4×4 channel count ({c4}); change one of them")
         self.mbstd = MinibatchStdDev(cfg.mbstd_group_size, cfg.mbstd_channels)
+        #: Minibatch standard deviation mixes the samples of a group (see models.base).
+        self.batch_independent = False
         self.conv = EqualizedConv2d(c4 + cfg.mbstd_channels, c4, 3, activation="lrelu")
         self.fc = EqualizedLinear(c4 * 16, c4, activation="lrelu")
         self.out = EqualizedLinear(c4, 1)

@@ -170,7 +170,6 @@ SPEC = register_variant(
         name="vae",
         model_config=VAEConfig,
         build=build,
-        default=VariantConfig(model=VAEConfig(), loss=ELBOConfig(), g_optim=VAE_ADAM, d_optim=None,
-                              autocast="bf16"),
+        default=VariantConfig(model=VAEConfig(), loss=ELBOConfig(), g_optim=VAE_ADAM, d_optim=None),
     )
 )

@@ -14,7 +14,6 @@ A run is one (variant, seed) pair; its key ``"<variant>-<seed>"`` names every fi
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ganbench.errors import DataError
+from ganbench.io import read_json_object
 from ganbench.report.names import is_spread
 
 #: Keys of an eval JSON that identify the run rather than score it.
@@ -87,16 +87,6 @@ class Run:
         return self.id.variant
 
 
-def _read_json(path: Path, stage: str) -> dict[str, Any]:
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        raise DataError(f"{path} is missing or unreadable; run `dvc repro {stage}` first") from None
-    if not isinstance(data, dict):
-        raise DataError(f"{path} must hold a JSON object; run `dvc repro {stage}` again")
-    return data
-
-
 def is_number(value: Any) -> bool:
     """A real number (bools are not), finite or not."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -160,8 +150,8 @@ def load_run(rid: RunId, paths: ReportPaths) -> Run:
         "curves": Path(paths.curves_dir) / f"{key}.csv",
         "grid": Path(paths.samples_dir) / f"{key}.png",
     }
-    ev = _read_json(files["eval"], f"evaluate@{key}")
-    tr = _read_json(files["train"], f"train@{key}")
+    ev = read_json_object(files["eval"], f"evaluate@{key}")
+    tr = read_json_object(files["train"], f"train@{key}")
     scores, spreads = split_scores(ev)
     grid = files["grid"].read_bytes() if files["grid"].is_file() else None
     return Run(id=rid, train=tr, eval=ev, scores=scores, spreads=spreads,

@@ -1,8 +1,10 @@
-"""The fast path of the training step, chosen from the device: on CUDA bf16 autocast
-(per variant), ``torch.compile``, pinned host memory with the training split kept on
-the device, and ``cudnn.benchmark`` unless ``train.deterministic``. On CPU nothing here
-is switched on: CPU training runs in float32 exactly as written, and its results do not
-depend on these params.
+"""How the training step runs on its device: the arithmetic (``train.precision``, the
+same for every variant on every device) and, on CUDA only, the fast path:
+``torch.compile``, pinned host memory with the training split kept on the device, and
+``cudnn.benchmark`` unless ``train.deterministic``. On CPU the step runs as written, in
+float32 unless ``train.precision: bf16`` asks for bfloat16 autocast; a CPU without
+bf16 units (or pinned to AVX2 by ``numerics.cpu_isa``) then emulates it, and
+:func:`bf16_problem` says so.
 
 Evaluation never runs under any of this: it builds its own networks in float32 and
 turns TF32 off (see :mod:`ganbench.metrics.inception_features`)."""
@@ -42,18 +44,39 @@ class Acceleration:
         return torch.autocast(device.type, dtype=self.autocast)
 
 
-def select(device: torch.device, *, autocast: str, compile: bool, deterministic: bool) -> Acceleration:
-    """The acceleration for ``device``: everything off unless it is a CUDA device."""
+def select(device: torch.device, *, precision: str, compile: bool, deterministic: bool) -> Acceleration:
+    """The acceleration for ``device``: the ``precision`` on every device (the same for
+    every variant), the rest only on a CUDA device."""
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+    dtype = torch.bfloat16 if precision == "bf16" else None
     if device.type != "cuda":
-        return Acceleration()
+        return Acceleration(autocast=dtype)
     return Acceleration(
-        autocast=torch.bfloat16 if autocast == "bf16" else None,
+        autocast=dtype,
         compile=compile,
         pin_memory=True,
         data_on_device=True,
         cudnn_benchmark=not deterministic,
         deterministic=deterministic,
     )
+
+
+def bf16_problem(device: torch.device) -> str | None:
+    """Why bf16 on ``device`` is emulated rather than run by bf16 units (None: native).
+
+    On a CPU that needs bf16 units (AVX512_BF16 or AMX-BF16) and kernels allowed to use
+    them (``numerics.cpu_isa: native``: the AVX2 pin keeps oneDNN below them)."""
+    if device.type != "cpu":
+        return None
+    from ganbench import numerics
+
+    if not numerics.native_bf16():
+        return f"this CPU ({numerics.cpu_model()}) has no bf16 units (AVX512_BF16 or AMX-BF16)"
+    if os.environ.get(numerics.MARKER, "native") != "native":
+        return (f"numerics.cpu_isa is {os.environ[numerics.MARKER]!r}, which keeps oneDNN below the "
+                "CPU's bf16 units; set numerics.cpu_isa: native")
+    return None
 
 
 def apply_backend_flags(accel: Acceleration, device: torch.device) -> None:

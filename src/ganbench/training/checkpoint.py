@@ -38,9 +38,10 @@ BUDGET_KEYS = ("budget", "kimg", "g_steps", "seconds")
 
 
 def identity(variant: str, vcfg: VariantConfig, geometry: Geometry, train: TrainConfig,
-             data_fingerprint: str, code_fingerprint: str) -> dict[str, Any]:
+             data_fingerprint: str, code_fingerprint: str, numerics: dict[str, Any]) -> dict[str, Any]:
     """Everything that defines a run's result apart from its budget: a checkpoint is
-    resumed only when this matches exactly."""
+    resumed only when this matches exactly (``numerics``: the params section that decides
+    the CPU kernels and threads)."""
     return {
         "variant": variant,
         "variant_config": variant_config_to_dict(vcfg),
@@ -48,6 +49,7 @@ def identity(variant: str, vcfg: VariantConfig, geometry: Geometry, train: Train
         "train": {k: v for k, v in to_dict(train).items() if k not in BUDGET_KEYS},
         "data": data_fingerprint,
         "code": code_fingerprint,
+        "numerics": dict(numerics),
     }
 
 

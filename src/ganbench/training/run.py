@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from ganbench import numerics
 from ganbench.config.coerce import to_dict
 from ganbench.config.schema import Params
 from ganbench.data.dataset import load_meta, load_split
@@ -51,7 +52,7 @@ from ganbench.training.checkpoint import (
     save_checkpoint,
 )
 from ganbench.nn.sync_batchnorm import convert_sync_batchnorm
-from ganbench.training.accel import apply_backend_flags, compiled
+from ganbench.training.accel import apply_backend_flags, bf16_problem, compiled
 from ganbench.training.accel import select as select_acceleration
 from ganbench.training.distributed import World, init_process_group, replicate
 from ganbench.training.ema import EMA
@@ -166,10 +167,13 @@ def prepare_training(params: Params, variant: str, seed: int, processed_dir: Pat
         log.warning("train %s-%s: running in %d process(es) while params train.nproc is %d; the "
                     "checkpoint records %d", variant, seed, world.size, tcfg.nproc, world.size)
     tcfg = dataclasses.replace(tcfg, nproc=world.size)
-    set_threads(rcfg.threads)
+    set_threads(params.numerics.threads)
     device = init_process_group(world, resolve_device(rcfg.device))
-    accel = select_acceleration(device, autocast=vcfg.autocast, compile=rcfg.compile,
+    accel = select_acceleration(device, precision=tcfg.precision, compile=rcfg.compile,
                                 deterministic=tcfg.deterministic)
+    if accel.autocast is not None and world.main and (why := bf16_problem(device)) is not None:
+        log.warning("train %s-%s: train.precision bf16 is emulated here, slower than fp32, and its numbers "
+                    "match neither fp32 nor a bf16 CPU's: %s", variant, seed, why)
     apply_backend_flags(accel, device)
 
     meta = load_meta(processed_dir)
@@ -215,7 +219,8 @@ def prepare_training(params: Params, variant: str, seed: int, processed_dir: Pat
                                 geometry.num_classes, device)
         probe_ident = {"classifier": sha256_file(probe_files.classifier),
                        "reference": sha256_file(probe_files.reference)}
-    ident = identity(variant, vcfg, geometry, tcfg, data_fingerprint(meta), code_fingerprint("train"))
+    ident = identity(variant, vcfg, geometry, tcfg, data_fingerprint(meta), code_fingerprint("train"),
+                     numerics=to_dict(params.numerics))
     ident.update(seed=seed, probe=probe_ident)
     setup = TrainSetup(
         variant=variant, vcfg=vcfg, geometry=geometry, params=params, trainee=trainee,
@@ -352,6 +357,8 @@ def train_variant(setup: TrainSetup, run: RunSink | None = None, experiment: str
         "device": str(t.batches.device),
         "nproc": t.world.size,
         "threads": torch.get_num_threads(),
+        "precision": tcfg.precision,
+        "numerics": numerics.describe(),
         "conditional": bool(setup.geometry.num_classes),
         "loss": setup.vcfg.loss.name,
         # A wall-clock budget does not reproduce across machines; this one does.
