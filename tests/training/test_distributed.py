@@ -6,6 +6,9 @@ tests/pipeline/test_distributed_training.py."""
 
 from __future__ import annotations
 
+import itertools
+import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,46 @@ from ganbench.nn.sync_batchnorm import SyncBatchNorm, convert_sync_batchnorm
 from ganbench.training import accel
 from ganbench.training.distributed import World, replicate, torchrun_command
 from ganbench.training.state import RealBatches
+
+
+def spawn_ranks(fn, args: tuple, size: int = 2, timeout: float = 240.0) -> None:
+    """Run ``fn(rank, *args)`` in ``size`` spawned processes and wait for all of them; a
+    process that raises fails the test, and so does one still running after ``timeout``
+    seconds (a rank stuck in a collective), after every process was stopped."""
+    ctx = mp.start_processes(fn, args=args, nprocs=size, join=False, start_method="spawn")
+    deadline = time.monotonic() + timeout
+    try:
+        while not ctx.join(timeout=max(deadline - time.monotonic(), 0.0)):
+            if time.monotonic() >= deadline:
+                pytest.fail(f"{size} processes still running after {timeout:.0f} s: a rank waits "
+                            "in a collective the others never call")
+    finally:
+        for proc in ctx.processes:
+            if proc.is_alive():
+                proc.kill()
+            proc.join(timeout=30)
+
+
+def init_gloo(rank: int, size: int, store: str, timeout_s: float = 60.0) -> None:
+    """Join a gloo group through a file store; a collective left waiting raises after
+    ``timeout_s`` instead of hanging."""
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=size,
+                            timeout=timedelta(seconds=timeout_s))
+
+
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory) -> Path:
+    from ganbench.config.schema import DataConfig
+    from ganbench.data.preprocess import preprocess
+    from ganbench.data.sources import fetch
+    from tests.fixtures import make_fake_dataset
+
+    tmp = tmp_path_factory.mktemp("ddp-data")
+    make_fake_dataset(tmp / "idx", n_train=96, n_test=8)
+    cfg = DataConfig(dataset="idx-folder", source_dir=str(tmp / "idx"), allow_download=False)
+    fetch(cfg, tmp / "raw", env={})
+    preprocess(tmp / "raw", tmp / "processed", cfg)
+    return tmp / "processed"
 
 
 def test_world_from_env():
@@ -260,3 +303,49 @@ def test_every_variant_trains_in_two_gloo_processes_and_the_replicas_stay_identi
                 assert torch.equal(value, ranks[1][net][name]), f"{variant} {net}.{name} differs between ranks"
         assert (tmp_path / "out" / variant / "checkpoint.pt").is_file()
         assert torch.load(tmp_path / "out" / variant / "checkpoint.pt", weights_only=True)["progress"]["step"] == 17
+
+
+# A wall-clock budget ------------------------------------------------------------------
+
+#: Seconds each rank's fake clock advances per reading: the main rank's 1 s reaches the
+#: 5 s budget after step 5; rank 1's 3 s would reach it after step 2.
+SECONDS_PER_TICK = (1.0, 3.0)
+
+
+def _seconds_budget_worker(rank: int, size: int, store: str, processed: str, out: str) -> None:
+    from ganbench.config import parse_params
+    from ganbench.models import VARIANTS
+    from ganbench.tracking import NullTracker
+    from ganbench.training.loop import train_loop
+    from ganbench.training.run import prepare_training
+    from tests.training.test_run import TINY
+
+    init_gloo(rank, size, store)
+    try:
+        params = parse_params({
+            "variants": ["dcgan"],
+            "train": {"budget": "seconds", "seconds": 5.0, "batch_size": 16, "ema_kimg": 0.05,
+                      "eval_every_kimg": 0, "nproc": size},
+            "runtime": {"log_every": 4, "image_every": 3, "checkpoint_every_kimg": 1000, "device": "cpu"},
+            "dcgan": TINY["dcgan"],
+        }, VARIANTS)
+        setup = prepare_training(params, "dcgan", 0, Path(processed), Path(out) / f"model{rank}",
+                                 world=World(rank, size, rank))
+        ticks = itertools.count(0.0, SECONDS_PER_TICK[rank])
+        state = train_loop(setup.trainee, setup.budget, setup.cadence, NullTracker(), state=setup.state,
+                           grid=setup.grid, save=lambda progress: None, clock=lambda: next(ticks))
+        torch.save({"step": state.step, "wall_clock_s": state.wall_clock_s}, Path(out) / f"end.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.timeout(300)
+def test_a_seconds_budget_ends_every_rank_at_one_step_decided_by_the_main_ranks_clock(processed, tmp_path):
+    """The ranks' clocks disagree (rank 1's runs three times as fast); both stop at the
+    first flush (log_every 4) after the main rank's clock reached the budget: step 8.
+    Rank 1's own clock would have stopped it after step 2, alone, leaving rank 0 in a
+    gradient all-reduce; the earliest clock would have stopped both at step 4."""
+    spawn_ranks(_seconds_budget_worker, (2, str(tmp_path / "store"), str(processed), str(tmp_path)))
+    ends = [torch.load(tmp_path / f"end.{rank}", weights_only=True) for rank in (0, 1)]
+    assert [e["step"] for e in ends] == [8, 8]
+    assert ends[0]["wall_clock_s"] == pytest.approx(8.0)  # the main rank's clock is what is recorded
