@@ -153,42 +153,58 @@ def test_sync_batchnorm_in_one_process_is_batchnorm():
     assert set(sync.state_dict()) == set(ref.state_dict())
 
 
-def _sync_bn_worker(rank: int, size: int, store: str, out: str) -> None:
-    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=size)
+def _bn_case(bf16: bool) -> tuple[torch.Tensor, torch.Tensor, nn.Module]:
+    """The batch, the regression target and a BatchNorm2d of the SyncBatchNorm tests. The
+    bf16 batch sits far from 0 (mean ≈ 100), where a bf16 sum of 64 values has lost the
+    statistics (its spacing there is 32)."""
     torch.manual_seed(0)
     x = torch.randn(8, 3, 4, 4)
     target = torch.randn(8, 3, 4, 4)
-    layer = convert_sync_batchnorm(nn.Sequential(nn.BatchNorm2d(3)))
-    nn.init.normal_(layer[0].weight)
+    layer = nn.BatchNorm2d(3)
+    nn.init.normal_(layer.weight)
+    return ((x + 100).bfloat16() if bf16 else x), target, layer
+
+
+def _sync_bn_worker(rank: int, size: int, store: str, out: str, bf16: bool) -> None:
+    init_gloo(rank, size, store)
+    x, target, bn = _bn_case(bf16)
+    layer = convert_sync_batchnorm(nn.Sequential(bn))
     share = x[rank::size].clone().requires_grad_(True)
-    y = layer(share)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        y = layer(share)
     # The global mean of a per-element loss, as DDP would average it: mean over the share.
-    ((y - target[rank::size]).square().mean() / size).backward()
+    ((y.float() - target[rank::size]).square().mean() / size).backward()
     grads = {"x": share.grad, "w": layer[0].weight.grad.clone(), "b": layer[0].bias.grad.clone()}
     dist.all_reduce(grads["w"])
     dist.all_reduce(grads["b"])
-    torch.save({"y": y.detach(), **grads, "running_var": layer[0].running_var}, f"{out}.{rank}")
+    torch.save({"y": y.detach(), **grads, "running_mean": layer[0].running_mean,
+                "running_var": layer[0].running_var}, f"{out}.{rank}")
     dist.destroy_process_group()
 
 
 @pytest.mark.timeout(180)
-def test_sync_batchnorm_across_two_gloo_processes_equals_one_batchnorm_over_the_whole_batch(tmp_path):
+@pytest.mark.parametrize("bf16", [False, True], ids=["float32", "bf16-autocast"])
+def test_sync_batchnorm_across_two_gloo_processes_equals_one_batchnorm_over_the_whole_batch(bf16, tmp_path):
+    """Float32 in, float32 out: one BatchNorm over the whole batch, to float rounding.
+    A bf16 input under autocast: the statistics are still float32 ones (sums, squares and
+    their all-reduce in float32), only the output is rounded to bf16, as BatchNorm2d's is."""
     size = 2
-    mp.spawn(_sync_bn_worker, args=(size, str(tmp_path / "store"), str(tmp_path / "out")), nprocs=size,
-             join=True)
-    torch.manual_seed(0)
-    x = torch.randn(8, 3, 4, 4).requires_grad_(True)
-    target = torch.randn(8, 3, 4, 4)
-    ref = nn.BatchNorm2d(3)
-    nn.init.normal_(ref.weight)
+    spawn_ranks(_sync_bn_worker, (size, str(tmp_path / "store"), str(tmp_path / "out"), bf16))
+    x, target, ref = _bn_case(bf16)
+    x = x.float().requires_grad_(True)
     y = ref(x)
     (y - target).square().mean().backward()
+    # bf16 rounds the output (relative spacing 2**-8) and thereby the gradients behind it.
+    loose = {"rtol": 1e-2, "atol": 1e-2} if bf16 else {}
     for rank in range(size):
         got = torch.load(tmp_path / f"out.{rank}", weights_only=True)
-        torch.testing.assert_close(got["y"], y.detach()[rank::size], rtol=1e-5, atol=1e-6)
-        torch.testing.assert_close(got["x"], x.grad[rank::size], rtol=1e-4, atol=1e-7)
-        torch.testing.assert_close(got["w"], ref.weight.grad, rtol=1e-4, atol=1e-7)
-        torch.testing.assert_close(got["b"], ref.bias.grad, rtol=1e-4, atol=1e-7)
+        assert got["y"].dtype == got["x"].dtype == (torch.bfloat16 if bf16 else torch.float32)
+        torch.testing.assert_close(got["y"], y.detach()[rank::size].to(got["y"].dtype),
+                                   **(loose or {"rtol": 1e-5, "atol": 1e-6}))
+        torch.testing.assert_close(got["x"].float(), x.grad[rank::size], **(loose or {"rtol": 1e-4, "atol": 1e-7}))
+        torch.testing.assert_close(got["w"], ref.weight.grad, **(loose or {"rtol": 1e-4, "atol": 1e-7}))
+        torch.testing.assert_close(got["b"], ref.bias.grad, **(loose or {"rtol": 1e-4, "atol": 1e-7}))
+        torch.testing.assert_close(got["running_mean"], ref.running_mean, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(got["running_var"], ref.running_var, rtol=1e-5, atol=1e-6)
 
 
