@@ -98,6 +98,11 @@ def test_budget_overshoot_detects_a_lowered_budget():
     assert not Budget("kimg", 0.30).overshot(p, 32)  # stopping needed the 10th step
     assert Budget("kimg", 0.288).overshot(p, 32)  # the 9th step already reached it
     assert Budget("g_steps", 9).overshot(p, 32) and not Budget("g_steps", 10).overshot(p, 32)
+    # Two processes end a 5 s budget reached at step 5 at the flush of step 8 (log_every 4).
+    ended = Progress(step=8, d_step=8, images_seen=256, wall_clock_s=8.0)
+    assert Budget("seconds", 5.0).overshot(ended, 32)
+    assert not Budget("seconds", 5.0).overshot(ended, 32, late_steps=4)
+    assert Budget("seconds", 4.0).overshot(ended, 32, late_steps=4)  # reached at step 4: lowered
 
 
 @pytest.mark.parametrize(("loss", "lr", "share", "forwards_per_g_step"), [

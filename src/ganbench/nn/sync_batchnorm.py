@@ -9,6 +9,9 @@ a differentiable all-reduce (gloo on CPU, NCCL on CUDA) whose backward all-reduc
 gradients of those sums, so the forward pass and the gradients
 are those of one process's BatchNorm over the whole batch, on every device.
 
+The per-channel sums and squares, their all-reduce and the normalisation run in
+float32 even for a bf16 input under autocast; the output has the input's dtype.
+
 It synchronises only in training mode, with autograd on, inside an initialised process
 group of more than one process. Everything else (one process, eval mode, sampling or
 progress grids under ``torch.no_grad`` on one rank) is a plain local BatchNorm, so a
@@ -80,8 +83,12 @@ class SyncBatchNorm(_BatchNorm):
             return 1.0 / float(self.num_batches_tracked)
         return self.momentum
 
-    def _synced_forward(self, x: Tensor) -> Tensor:
+    def _synced_forward(self, input: Tensor) -> Tensor:
         group = self.process_group or dist.group.WORLD
+        # Statistics in float32 whatever the input (a bf16 activation under autocast: a
+        # bf16 sum keeps 8 significant bits); the output in the input's dtype, as
+        # BatchNorm2d's under autocast. A float32 input is used as it is.
+        x = input.float()
         c = x.shape[1]
         dims = [0, *range(2, x.dim())]
         shape = (1, c) + (1,) * (x.dim() - 2)
@@ -100,7 +107,7 @@ class SyncBatchNorm(_BatchNorm):
                 n = float(count)
                 self.running_mean.lerp_(mean.detach(), m)
                 self.running_var.lerp_(var.detach() * (n / max(n - 1.0, 1.0)), m)
-        return y
+        return y.to(input.dtype)
 
 
 def convert_sync_batchnorm(module: nn.Module, process_group: dist.ProcessGroup | None = None) -> nn.Module:

@@ -27,13 +27,16 @@ class Budget:
     def reached(self, p: Progress) -> bool:
         return self.used(p) >= self.amount - 1e-9
 
-    def overshot(self, p: Progress, images_per_step: int) -> bool:
-        """True when a run at ``p`` went on for at least one step past this budget, i.e.
-        it already held the budget before its last step (a lowered budget)."""
-        if p.step == 0:
+    def overshot(self, p: Progress, images_per_step: int, late_steps: int = 1) -> bool:
+        """True when a run at ``p`` went on for at least ``late_steps`` steps past this
+        budget, i.e. it already held the budget ``late_steps`` steps before its end (a
+        lowered budget). ``late_steps`` is how late the run may legitimately stop: 1
+        step, or a flush interval for a ``seconds`` budget ended by several processes."""
+        if p.step < late_steps:
             return False
-        before = Progress(step=p.step - 1, images_seen=p.images_seen - images_per_step,
-                          wall_clock_s=p.wall_clock_s * (p.step - 1) / p.step)
+        back = p.step - late_steps
+        before = Progress(step=back, images_seen=p.images_seen - late_steps * images_per_step,
+                          wall_clock_s=p.wall_clock_s * back / p.step)
         return self.reached(before)
 
     def describe(self) -> str:

@@ -100,6 +100,7 @@ def _run_phase(t: Trainee, phase: Phase, batch: Batch, opt: torch.optim.Optimize
 
 _FINITE = "__weights_finite__"
 _STOP = "__stop_requested__"
+_OUT_OF_TIME = "__main_clock_reached_budget__"
 
 
 def _weights_finite(t: Trainee) -> Tensor:
@@ -157,7 +158,14 @@ def train_loop(
     averaged over the ranks at each flush, the ranks agree on a stop request at the
     next flush (a signal on one rank must not leave the others waiting), and progress
     grids are drawn on the main rank only; ``tracker``, ``save`` and ``probe`` are the
-    caller's to make rank-aware."""
+    caller's to make rank-aware. A ``seconds`` budget is decided by the main rank's
+    clock alone (its training wall-clock, evaluation time excluded: the value the
+    checkpoint records), sent to the others with the losses at each flush: the ranks'
+    own clocks differ (the others also count their waits for the main rank's
+    evaluations and grids), and a rank that stopped alone would leave the rest in a
+    collective. The run therefore stops at the first flush after the main rank's clock
+    reached the budget: up to ``cadence.log_every - 1`` steps later than one process
+    would."""
     device = t.batches.device
     bs = t.batches.batch_size
     z_dim = t.G.z_dim
@@ -176,6 +184,9 @@ def train_loop(
     base_wall = state.wall_clock_s
     probe_time = 0.0  # this session's evaluation time, kept out of the training wall-clock
     shown = int(budget.used(state))
+    # Several processes end a wall-clock budget together, at a flush (see the docstring).
+    timed_together = world.distributed and budget.mode == "seconds"
+    done = budget.reached(state)  # equal on every rank: the same checkpoint, or none
     t.G.train()
     if t.D is not None:
         t.D.train()
@@ -186,7 +197,7 @@ def train_loop(
         gen_c = world.shard(torch.randint(t.num_classes, (bs,), device=device)) if t.num_classes else None
         return Batch(real=real, real_c=real_c, z=z, gen_c=gen_c)
 
-    while not budget.reached(state):
+    while not done:
         # Discriminator / critic steps. With share_fake, G's graph is recorded during the
         # last one so the generator step can reuse that fake batch instead of a new forward.
         _set_trainable(t.G, False)
@@ -218,7 +229,7 @@ def train_loop(
             t.ema.update(t.G, step_images, state.images_seen)
         state.wall_clock_s = base_wall + (clock() - start) - probe_time
 
-        done = budget.reached(state)
+        done = not timed_together and budget.reached(state)
         stop_requested = stop is not None and stop()
         # One process stops at once; several agree at the next flush.
         interrupted = stop_requested and not world.distributed
@@ -227,10 +238,14 @@ def train_loop(
             acc.add({_FINITE: _weights_finite(t)})  # read back with the losses: one sync
             if world.distributed:
                 acc.add({_STOP: torch.tensor(float(stop_requested), device=device)})
+            if timed_together:  # the main rank's verdict; the others send 0
+                acc.add({_OUT_OF_TIME: torch.tensor(float(world.main and budget.reached(state)), device=device)})
             losses = acc.flush()
             finite = losses.pop(_FINITE) == 1.0
             if world.distributed:
                 interrupted = losses.pop(_STOP) > 0
+            if timed_together:
+                done = losses.pop(_OUT_OF_TIME) > 0
             bad = [k for k, v in losses.items() if not math.isfinite(v)]
             if bad or not finite:
                 what = f"{bad[0]} became {losses[bad[0]]}" if bad else "a network weight became NaN or inf"

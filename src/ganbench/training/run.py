@@ -236,7 +236,10 @@ def prepare_training(params: Params, variant: str, seed: int, processed_dir: Pat
         setup.restart_reason = identity_difference(ckpt.get("identity"), setup.ident)
         if setup.restart_reason is None:
             progress = Progress(**ckpt["progress"])
-            if budget.overshot(progress, images_per_step(trainee)):
+            # Several processes end a seconds budget at a flush (see train_loop), up to
+            # log_every - 1 steps after the step that reached it.
+            late = rcfg.log_every if world.distributed and budget.mode == "seconds" else 1
+            if budget.overshot(progress, images_per_step(trainee), late):
                 raise ParamsError(
                     f"{setup.checkpoint} has trained past the budget ({progress.kimg:g} kimg, "
                     f"{progress.step} generator steps; budget {budget.describe()}), and a run is "
