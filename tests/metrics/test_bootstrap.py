@@ -79,3 +79,6 @@ def test_registered_metrics_store_the_interval_and_0_turns_it_off():
     cov = METRICS.get("coverage").compute(f, EvaluateConfig(bootstrap_resamples=50))
     assert set(cov.noise) == {"class_kl300", "classes_covered300"} and cov.noise["class_kl300"]["se"] > 0
     assert METRICS.get("fd_domain").compute(f, EvaluateConfig(bootstrap_resamples=0)).noise == {}
+    pr = METRICS.get("pr").compute(Features("inception", fake, real, {}), EvaluateConfig(bootstrap_resamples=50))
+    assert set(pr.noise) == {"precision300"}                 # recall: its fake balls depend on the resample
+    assert pr.noise["precision300"]["low"] < pr.values["precision300"] < pr.noise["precision300"]["high"]
