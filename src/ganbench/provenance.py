@@ -80,7 +80,7 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
                  "src/ganbench/metrics/frechet.py", "src/ganbench/metrics/kid.py",
                  "src/ganbench/metrics/precision_recall.py", "src/ganbench/metrics/coverage.py",
                  "src/ganbench/metrics/bootstrap.py", "src/ganbench/tracking"),
-    "report": ("pipeline/report.py", *_COMMON, *_REPORT, "src/ganbench/tracking"),
+    "report": ("pipeline/report.py", *_COMMON, *_REPORT, "src/ganbench/protocol.py", "src/ganbench/tracking"),
 }
 
 
