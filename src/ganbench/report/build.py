@@ -33,6 +33,7 @@ from ganbench.report.figures import FigureStyle, curves_figure, losses_figure, v
 from ganbench.report.inputs import Run, is_number
 from ganbench.report.protocols import (
     INCEPTION_MIN_SAMPLES,
+    PROTOCOL_FIELDS,
     ProtocolTable,
     group_protocols,
     protocol_difference,
@@ -251,6 +252,14 @@ def describe_runs(keys: set[str] | frozenset[str], runs: Sequence[Run]) -> str:
     return ", ".join(parts)
 
 
+def field_differing(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
+    """:func:`protocol_difference` of two protocols that were grouped apart; a field that
+    does not apply and is recorded on one side only (kept apart when its other scores
+    disagree) is named too."""
+    return protocol_difference(a, b) or next(
+        f"{f} {a.get(f)} vs {b.get(f)}" for f in PROTOCOL_FIELDS if a.get(f) != b.get(f))
+
+
 def analyse(runs: Sequence[Run], options: ReportOptions = ReportOptions(), *, figures: bool = True) -> Report:
     """Group, aggregate, compare and draw (pure: no files are written)."""
     runs = list(runs)
@@ -269,7 +278,7 @@ def analyse(runs: Sequence[Run], options: ReportOptions = ReportOptions(), *, fi
             members = {k for k, mm in table.get(n).members if mm == m}
             groups.append(f"P{n}: {describe_runs(members, runs)}")
         first = table.get(numbers[0]).fields
-        differ = [f"P{numbers[0]} vs P{n}: {protocol_difference(first, table.get(n).fields)}" for n in numbers[1:]]
+        differ = [f"P{numbers[0]} vs P{n}: {field_differing(first, table.get(n).fields)}" for n in numbers[1:]]
         warnings.append(f"**{m} was measured with different protocols** ({'; '.join(groups)}; "
                         f"{'; '.join(differ)}): its scores are split into one column per protocol and never "
                         "compared across them. See “How the scores were made”.")
