@@ -107,17 +107,21 @@ class FrechetResampler:
         if x.ndim != 2 or x.shape[0] < 2:
             raise MetricError(f"bootstrap needs at least 2 generated feature rows (n, D), got {x.shape}; "
                               "raise evaluate.num_gen")
-        m_r, s_r, _, _ = _check_inputs(mu_r, sigma_r, x[0], np.eye(x.shape[1]))
+        if not np.isfinite(x).all():
+            raise MetricError("bootstrap: the generated features hold NaN/inf; fix the images and re-run evaluate")
+        m_r, s_r, _, _ = _check_inputs(mu_r, sigma_r, mu_r, sigma_r)
+        if m_r.shape[0] != x.shape[1]:
+            raise MetricError(f"bootstrap: {x.shape[1]}-d generated features against a {m_r.shape[0]}-d reference; "
+                              "use the same feature extractor")
         rtol = default_psd_rtol(m_r.shape[0], mu_r, sigma_r)
         b = _factor(_symmetrised(s_r, "sigma_ref", rtol), rtol, "auto")  # (D, k), B B^T = S_r
         self.n = x.shape[0]
-        self.x = x
         self.mu_r = m_r
         self.tr_r = float(np.trace(s_r))
         self.centre = x.mean(axis=0)
-        xc = x - self.centre                  # shift invariance: centring keeps the Gram sums small
-        self.xc_sq = np.einsum("ij,ij->i", xc, xc)
-        self.a = xc @ b                       # (n, k)
+        self.xc = x - self.centre             # shift invariance: centring keeps the Gram sums small
+        self.xc_sq = np.einsum("ij,ij->i", self.xc, self.xc)
+        self.a = self.xc @ b                  # (n, k)
         self.width = b.shape[1]
         # about 0.632 n rows are drawn at least once: the Gram route wins while that is below k
         self.gram = self.a @ self.a.T if self.n <= 2 * self.width else None
@@ -130,7 +134,7 @@ class FrechetResampler:
         n = self.n
         u = np.flatnonzero(counts)
         c = counts[u].astype(np.float64)
-        shift = (c @ (self.x[u] - self.centre)) / n          # resample mean − full mean
+        shift = (c @ self.xc[u]) / n                         # resample mean − full mean
         mean_term = float(np.sum((self.centre + shift - self.mu_r) ** 2))
         tr_b = (float(c @ self.xc_sq[u]) - n * float(shift @ shift)) / (n - 1)
         if self.gram is not None and u.size <= self.width:
