@@ -38,6 +38,12 @@ def test_a_best_value_needs_a_difference_that_survives_holm(tmp_path):
     rep = analyse(load_runs(run_ids(V, (0, 1)), paths), figures=False)
     by = {c.column.metric: c for c in rep.comparisons}
     assert {c.family for c in rep.comparisons} == {5}         # recall, kid_domain, covered: no spread
+    assert "no test possible" not in " ".join(c.verdict for c in rep.comparisons)
+    assert rep.untested == ("No test for 2 of the 8 pairs × metrics: 2 because every seed gave the same value "
+                            "within each variant, so no spread is known (recall2k (dcgan vs wgan_gp), "
+                            "kid_domain10k (dcgan vs wgan_gp)).")
+    assert [c.verdict for c in rep.comparisons if c.column.metric == "classes_covered10k"] == [
+        "no difference: every seed gave the same value on both sides"]
     assert by["fid2k"].significant and rep.best(col(rep, "fid2k")) == {"dcgan"}
     kid = by["kid2k"]
     assert kid.test.p < 0.05 <= kid.p_adjusted and not kid.significant
@@ -66,8 +72,8 @@ def test_one_seed_shows_eval_noise_marks_nothing_and_says_untested_in_one_senten
     rep = build_report(load_runs(run_ids(V, (0,)), paths), tmp_path / "out")
     assert all(rep.best(c) == set() for c in rep.columns)      # one seed: no winner, whatever the means
     assert rep.comparisons == [] and rep.eval_noise("dcgan", col(rep, "fid2k"))["low"] == 38.7
-    assert rep.untested == ("No test for 8 of the 8 pairs × metrics: every variant has a single seed there, "
-                            "so no training-seed spread is known.")
+    assert rep.untested == ("No test for 8 of the 8 pairs × metrics: 8 because every variant has a single seed "
+                            "there, so no training-seed spread is known.")
     page = html.unescape((tmp_path / "out" / "index.html").read_text())
     md = (tmp_path / "out" / "report.md").read_text()
     for text in (page, md):
@@ -86,5 +92,6 @@ def test_some_single_seed_variants_are_named_in_the_sentence(tmp_path):
     paths = write_outputs(tmp_path, V, (0, 1), eval_over=eval_over)
     runs = [r for r in load_runs(run_ids(V, (0, 1)), paths) if r.key != "wgan_gp-1"]
     rep = analyse(runs, figures=False)
-    assert rep.comparisons == [] and rep.untested.startswith("No test for 8 of the 8 pairs × metrics: wgan_gp has")
+    assert rep.comparisons == [] and rep.untested.startswith("No test for 8 of the 8 pairs × metrics: 8 because "
+                                                            "wgan_gp has a single seed")
     assert any("wgan_gp has a single seed" in n for n in rep.notes)

@@ -226,17 +226,25 @@ def seed_note(variants: Sequence[str], runs: Sequence[Run]) -> str | None:
 
 
 def untested_sentence(variants: Sequence[str], cols: Sequence[Column],
-                      summaries: Mapping[tuple[str, Column], Summary]) -> str | None:
-    """The pairs with no test, in one sentence (None when every pair was tested)."""
+                      summaries: Mapping[tuple[str, Column], Summary], flat: Sequence[Comparison] = ()
+                      ) -> str | None:
+    """The pairs with no test, in one sentence (None when every pair was tested): a single
+    seed on either side, or (``flat``) seeds that agree exactly within each variant."""
     skipped = untested(variants, cols, summaries)
-    if not skipped:
+    if not skipped and not flat:
         return None
-    single = list(dict.fromkeys(v for col, a, b in skipped for v in (a, b) if summaries[(v, col)].n < 2))
     total = len(pairs(variants, cols, summaries))
-    who = "every variant has" if set(single) == set(variants) else (
-        f"{', '.join(single)} {'has' if len(single) == 1 else 'have'}")
-    return (f"No test for {len(skipped)} of the {total} pairs × metrics: {who} a single seed there, so no "
-            "training-seed spread is known.")
+    why = []
+    if skipped:
+        single = list(dict.fromkeys(v for col, a, b in skipped for v in (a, b) if summaries[(v, col)].n < 2))
+        who = "every variant has" if set(single) == set(variants) else (
+            f"{', '.join(single)} {'has' if len(single) == 1 else 'have'}")
+        why.append(f"{len(skipped)} because {who} a single seed there, so no training-seed spread is known")
+    if flat:
+        where = ", ".join(f"{c.column.label} ({c.a} vs {c.b})" for c in flat)
+        why.append(f"{len(flat)} because every seed gave the same value within each variant, so no spread is "
+                   f"known ({where})")
+    return f"No test for {len(skipped) + len(flat)} of the {total} pairs × metrics: {'; '.join(why)}."
 
 
 def describe_runs(keys: set[str] | frozenset[str], runs: Sequence[Run]) -> str:
@@ -269,6 +277,10 @@ def analyse(runs: Sequence[Run], options: ReportOptions = ReportOptions(), *, fi
     cols = columns(metrics, table)
     summaries = summarize_runs(runs, variants, cols, table, options.confidence)
     comparisons = compare(variants, cols, summaries, options.alpha)
+    # Seeds that agree exactly within each variant but differ between them: no spread, no test.
+    untestable = [math.isnan(c.test.p) and c.diff != 0 for c in comparisons]
+    flat = [c for c, no in zip(comparisons, untestable) if no]
+    comparisons = [c for c, no in zip(comparisons, untestable) if not no]
 
     warnings: list[str] = []
     for m in table.mixed(metrics):
@@ -316,7 +328,7 @@ def analyse(runs: Sequence[Run], options: ReportOptions = ReportOptions(), *, fi
     curves = curves_figure(runs, variants, options.figures) if figures else None
     losses = losses_figure(runs, variants, options.figures) if figures else None
     return Report(options, runs, variants, metrics, table, cols, summaries, comparisons,
-                  untested_sentence(variants, cols, summaries), noise, flags, warnings, notes, budget,
+                  untested_sentence(variants, cols, summaries, flat), noise, flags, warnings, notes, budget,
                   cost_rows(runs, variants), grids, curves, losses)
 
 

@@ -227,7 +227,8 @@ def _comparisons(report: Report) -> str:
             holm_cell = _p_cell(c.p_adjusted)
             better = f' <span class="sig">({esc(c.better)} better)</span>' if c.better else ""
             body.append(f'<tr><td>{_variant(report, c.a)} vs {_variant(report, c.b)}</td>'
-                        f'<td>{esc(signed(c.diff, hw))}</td><td>{tcell}</td><td>{dfcell}</td><td class="p">{pcell}</td><td class="p">{holm_cell}</td>'
+                        f'<td>{esc(signed(c.diff, hw))}</td><td>{tcell}</td><td>{dfcell}</td><td class="p">{pcell}</td>'
+                        f'<td class="p">{holm_cell}</td>'
                         f'<td class="verdict"><span class="{_verdict_class(c)}">{esc(c.verdict)}</span>{better}'
                         '</td></tr>')
     untested = f'<p class="caption">{esc(report.untested)}</p>' if report.untested else ""
