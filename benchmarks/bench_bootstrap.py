@@ -14,7 +14,7 @@ class-coverage and precision bootstraps (counts over per-sample labels/flags).  
 depends on the shapes only, so the features are synthetic (ReLU of correlated Gaussians,
 like pool3 activations); the exactness check is on the same features.
 
-    .venv/bin/python benchmarks/bench_bootstrap.py                # ≈ 2 min on 2 idle cores
+    .venv/bin/python benchmarks/bench_bootstrap.py                # the direct route dominates: --direct small
     .venv/bin/python benchmarks/bench_bootstrap.py --resamples 50 --direct 2
 """
 
