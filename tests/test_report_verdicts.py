@@ -40,8 +40,8 @@ def test_a_best_value_needs_a_difference_that_survives_holm(tmp_path):
     assert {c.family for c in rep.comparisons} == {5}         # recall, kid_domain, covered: no spread
     assert "no test possible" not in " ".join(c.verdict for c in rep.comparisons)
     assert rep.untested == ("No test for 2 of the 8 pairs × metrics: 2 because every seed gave the same value "
-                            "within each variant, so no spread is known (recall2k (dcgan vs wgan_gp), "
-                            "kid_domain10k (dcgan vs wgan_gp)).")
+                            "within each variant (zero spread: the t-test is undefined) (recall2k (dcgan vs "
+                            "wgan_gp), kid_domain10k (dcgan vs wgan_gp)).")
     assert [c.verdict for c in rep.comparisons if c.column.metric == "classes_covered10k"] == [
         "no difference: every seed gave the same value on both sides"]
     assert by["fid2k"].significant and rep.best(col(rep, "fid2k")) == {"dcgan"}

@@ -242,8 +242,8 @@ def untested_sentence(variants: Sequence[str], cols: Sequence[Column],
         why.append(f"{len(skipped)} because {who} a single seed there, so no training-seed spread is known")
     if flat:
         where = ", ".join(f"{c.column.label} ({c.a} vs {c.b})" for c in flat)
-        why.append(f"{len(flat)} because every seed gave the same value within each variant, so no spread is "
-                   f"known ({where})")
+        why.append(f"{len(flat)} because every seed gave the same value within each variant (zero spread: "
+                   f"the t-test is undefined) ({where})")
     return f"No test for {len(skipped) + len(flat)} of the {total} pairs × metrics: {'; '.join(why)}."
 
 
