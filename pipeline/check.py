@@ -11,8 +11,9 @@ from ganbench_pipeline.common import clean_errors
 
 app = typer.Typer()
 
-#: Exit codes: 0 all within bounds, 1 a metric breaches its bound, 2 a metric is missing.
-BREACH, MISSING = 1, 2
+#: Exit codes: 0 all within bounds, 1 a metric breaches its bound, 2 a metric is missing,
+#: 3 a metric's protocol differs between its seeds or from the one its bound was set under.
+BREACH, MISSING, PROTOCOL = 1, 2, 3
 
 
 @app.command("check")
@@ -26,28 +27,40 @@ def check(
              "(relative 1e-6 for torch-only scores, 1e-5 for ONNX Runtime's Inception).")] = None,
 ) -> None:
     """Gate the mean over seeds of every metric in THRESHOLDS (metrics/eval/<variant>-<seed>.json):
-    print metric, value, bound and margin; exit 1 on a breach, 2 on a missing metric.
+    print metric, value, bound and margin; exit 1 on a breach, 2 on a missing metric, 3 when
+    a metric's protocol differs between seeds or from the one declared by the thresholds'
+    protocol_from (the eval results the bounds were set from).
 
     With --baseline DIR: every value of every run in DIR must be reproduced within float
     rounding (see ganbench.baseline); exit 1 on a difference, 2 on a missing or
-    incomparable value."""
+    incomparable value (another protocol, or other numerics)."""
     if baseline is not None:
         _check_baseline(eval_metrics, baseline)
         return
+    from ganbench.thresholds import PROTOCOL_KEY, protocol_source
     from ganbench.thresholds import check as check_thresholds
     from ganbench.thresholds import load_thresholds
 
-    rows = check_thresholds(load_thresholds(thresholds), eval_metrics)
+    source = protocol_source(thresholds)
+    rows = check_thresholds(load_thresholds(thresholds), eval_metrics, source)
     typer.echo(f"{'':4} {'variant':<10} {'metric':<20} {'seeds':>5} {'mean':>10} {'bound':>12} {'margin':>10}")
     for r in rows:
-        status = "ok" if r["ok"] else ("MISS" if r["value"] is None else "FAIL")
+        status = "ok" if r["ok"] else ("MISS" if r["value"] is None else "PROT" if r["refused"] else "FAIL")
         value = "missing" if r["value"] is None else f"{r['value']:.4g}"
         margin = ""
-        if r["value"] is not None:
+        if r["value"] is not None and not r["refused"]:
             margin = f"{(r['value'] - r['bound']) if r['direction'] == 'min' else (r['bound'] - r['value']):+.4g}"
         bound = f"{r['direction']} {r['bound']:.4g}"
         typer.echo(f"{status:4} {r['variant']:<10} {r['metric']:<20} {r['seeds']:>5} {value:>10} {bound:>12} "
                    f"{margin:>10}")
+    if source is None:
+        typer.echo(f"check: {thresholds} declares no protocol ({PROTOCOL_KEY}: <folder of the eval results the "
+                   "bounds were set from>), so bounds are matched by metric name only", err=True)
+    refused = [r for r in rows if r["refused"]]
+    for r in refused:
+        typer.echo(f"check: {r['variant']} {r['metric']} not gated: {r['refused']}", err=True)
+    if refused:
+        raise typer.Exit(code=PROTOCOL)
     if any(r["value"] is None for r in rows):
         typer.echo("check: a metric is missing (was it made with another N, or is a seed missing?)", err=True)
         raise typer.Exit(code=MISSING)

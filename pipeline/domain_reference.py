@@ -21,12 +21,14 @@ def domain_reference(
         "data/processed"),
     classifier: Annotated[Path, typer.Option(help="Domain classifier weights.")] = Path(
         "models/classifier/classifier.pt"),
-    out: Annotated[Path, typer.Option(help="Folder for features.npz and meta.json.")] = Path(
+    out: Annotated[Path, typer.Option(help="Folder for features.npz, predictions.npz and meta.json.")] = Path(
         "data/domain-reference"),
 ) -> None:
     """Classifier features, labels and statistics of the first evaluate.domain_num_real
-    images of evaluate.reference_split (0 = all)."""
+    images of evaluate.reference_split (0 = all), and the classifier's predicted classes
+    of them (predictions.npz: what class coverage compares the samples' predictions with)."""
     from ganbench.io import write_json
+    from ganbench.metrics.coverage import save_predictions
     from ganbench.metrics.extract import DOMAIN_EXTRACTOR, DOMAIN_RESIZE, domain_features
     from ganbench.metrics.reference import save_reference
 
@@ -42,6 +44,8 @@ def domain_reference(
                 "image_shape": [int(s) for s in images.shape[1:]],
                 "accuracy_on_reference": float((preds == labels).mean())}
     save_reference(out / "features.npz", feats, ref_meta, labels=labels)
+    save_predictions(out / "predictions.npz", preds, {k: ref_meta[k] for k in (
+        "weights_sha256", "reference_split", "dataset", "num_real")})
     write_json(out / "meta.json", ref_meta)
     typer.echo(f"domain-reference: {len(images)} {cfg.reference_split} images -> {out / 'features.npz'} "
                f"({info['images_per_s']:.0f} img/s, accuracy {ref_meta['accuracy_on_reference']:.4f})")

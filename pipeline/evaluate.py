@@ -28,6 +28,9 @@ def evaluate(
         "models/classifier/classifier.pt"),
     domain_reference: Annotated[Path, typer.Option(help="Domain reference file.")] = Path(
         "data/domain-reference/features.npz"),
+    domain_predictions: Annotated[Path, typer.Option(help="The classifier's predictions on the domain "
+                                                          "reference images.")] = Path(
+        "data/domain-reference/predictions.npz"),
     run: Annotated[Path, typer.Option(help="run.json naming the MLflow run to log into.")] = Path(
         "models/dcgan-0/run.json"),
     out: Annotated[Path, typer.Option(help="Metrics JSON to write.")] = Path("metrics/eval/dcgan-0.json"),
@@ -43,7 +46,8 @@ def evaluate(
     images, sample_meta = load_samples(samples)
     result = evaluate_samples(images, sample_meta, p.evaluate, p.runtime,
                               Sources(inception_reference=reference, inception_weights=weights,
-                                      classifier=classifier, domain_reference=domain_reference))
+                                      classifier=classifier, domain_reference=domain_reference,
+                                      domain_predictions=domain_predictions))
     key = f"{variant}-{seed}"
     spent = result.pop("timing")  # how fast, not what: kept out of the metrics file
     result = {"variant": variant, "seed": seed, **result}
@@ -53,6 +57,9 @@ def evaluate(
     tracker = open_stage_run(p.mlflow, repo_root(params), run, key, "evaluate", p)
     scalars = {k: float(v) for k, v in result.items()
                if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "seed"}
+    for name, prov in result["provenance"].items():  # each score's evaluation-noise interval
+        noise = prov.get("eval_noise") or {}
+        scalars.update({f"eval_noise/{name}_{k}": float(noise[k]) for k in ("low", "high", "se") if k in noise})
     tracker.log_metrics(scalars)
     tracker.log_dict({**result, "timing": spent}, f"eval/{key}.json")
     shown = ", ".join(f"{k} {v:.4g}" for k, v in scalars.items() if not k.endswith("_std"))

@@ -58,6 +58,12 @@ def test_missing_runs_values_and_other_numerics_are_problems(tmp_path):
     assert "kid250 is missing" in problems[("dcgan-0", "kid250")]
     assert "numerics.cpu_isa 'native'" in problems[("dcgan-0", "fid250")]
     assert not any(r.ok for r in rows)
+    # Another protocol (here: 2,000 real images instead of 250) is never compared.
+    other = result()
+    other["provenance"]["fid250"]["num_real"] = 2000
+    write(tmp_path / "run", "dcgan-1", other)
+    problems = {(r.run, r.metric): r.problem for r in compare(tmp_path / "run", tmp_path / "base") if r.problem}
+    assert "another protocol" in problems[("dcgan-1", "fid250")] and "num_real" in problems[("dcgan-1", "fid250")]
 
 
 def test_check_command_exits_0_1_or_2(tmp_path):

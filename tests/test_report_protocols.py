@@ -37,6 +37,7 @@ def test_a_different_protocol_splits_the_metric_with_a_visible_warning(tmp_path,
     assert not [c for c in rep.comparisons if c.column.metric == "fid2k"]
     assert [c.column.metric for c in rep.comparisons if c.column.metric == "kid2k"] == ["kid2k"]
     assert len(rep.warnings) == 1 and "fid2k was measured with different protocols" in rep.warnings[0]
+    assert f"P1 vs P{fid_cols[1].protocol}: {field} " in rep.warnings[0]          # which field differs
     page, md = render_html(rep), render_markdown(rep, {})
     assert "different protocols" in page and 'class="callout warn"' in page and 'class="diff"' in page
     assert "**Warning:**" in md and "different protocols" in md

@@ -7,7 +7,7 @@ import math
 import pytest
 from scipy import stats
 
-from ganbench.report.aggregate import Column, compare, format_p, summarize, verdict, welch
+from ganbench.report.aggregate import Column, compare, format_p, holm, summarize, untested, verdict, welch
 from ganbench.report.names import parse_metric
 from ganbench.report.textfmt import mean_pm
 
@@ -84,3 +84,36 @@ def test_p_values_are_printed_plainly(p, text):
 def test_metric_names_carry_n_and_direction(name, family, count, direction):
     m = parse_metric(name)
     assert (m.family, m.count, m.direction) == (family, count, direction)
+
+
+# ------------------------------------------------------------------ verdicts only where they hold (issue 16)
+
+
+def test_holm_by_hand():
+    # sorted: 0.005·4 = 0.02, 0.01·3 = 0.03, 0.03·2 = 0.06, 0.04·1 = 0.04 → running max 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0]) and holm([0.02]) == [0.02] and holm([]) == []
+
+
+def test_every_test_of_the_table_is_holm_adjusted_and_the_verdict_reads_the_adjusted_p():
+    cols = [Column(m, 1) for m in ("fid2k", "kid2k", "fd_domain10k", "precision2k")]
+    b_values = {"fid2k": [11.0, 12.0, 13.0], "kid2k": [1.5, 2.5, 3.5], "fd_domain10k": [1.5, 2.5, 3.5]}
+    sums = {}
+    for col in cols:
+        sums[("a", col)] = summarize([0.60, 0.61, 0.65] if col.metric == "precision2k" else [1.0, 2.0, 3.0])
+        sums[("b", col)] = summarize(b_values.get(col.metric, [0.70, 0.72, 0.71]))
+    rows = compare(["a", "b"], cols, sums)
+    assert [r.family for r in rows] == [4] * 4
+    raw = [r.test.p for r in rows]
+    assert [r.p_adjusted for r in rows] == pytest.approx(holm(raw))
+    pr = rows[3]                                  # p = 0.018, the 2nd smallest of 4: × 3 = 0.053
+    assert pr.test.p < 0.05 <= pr.p_adjusted and not pr.significant and pr.better is None
+    assert pr.verdict == f"no clear difference (p = 0.018, Holm-adjusted {format_p(pr.p_adjusted)})"
+    assert rows[0].significant and rows[0].verdict == "a lower than b, p < 0.001, Holm-adjusted p = 0.001"
+
+
+def test_pairs_with_a_single_seed_get_no_row():
+    fid = Column("fid2k", 1)
+    sums = {("a", fid): summarize([1.0]), ("b", fid): summarize([3.0, 5.0]), ("c", fid): summarize([0.0, 1.0])}
+    assert [(r.a, r.b) for r in compare(["a", "b", "c"], [fid], sums)] == [("b", "c")]
+    assert untested(["a", "b", "c"], [fid], sums) == [(fid, "a", "b"), (fid, "a", "c")]

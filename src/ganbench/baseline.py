@@ -12,8 +12,8 @@ alone, and each score's tolerance follows from how it was made (its provenance):
   switch to pin them (~1e-7 relative in the features; fid250 moved by 6e-8 between an
   AVX2 and an AVX-512 machine, issue 20): ``ONNX_RTOL`` = 1e-5, a 100× margin.
 
-A run made under other numerics (``native``, other threads) is not compared: the
-row says why.
+A run made under another protocol (:func:`ganbench.protocol.protocol_difference`) or
+other numerics (``native``, other threads) is not compared: the row says why.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Any
 
 from ganbench.errors import DataError
 from ganbench.io import read_json_object
+from ganbench.protocol import protocol_difference, score_provenance
 
 TORCH_RTOL = 1e-6
 ONNX_RTOL = 1e-5
@@ -61,9 +62,9 @@ class Comparison:
         return abs(self.value - self.baseline) <= self.rtol * max(abs(self.baseline), abs(self.value)) + ATOL
 
 
-def tolerance(provenance: Mapping[str, Any] | None) -> float:
+def tolerance(provenance: Mapping[str, Any]) -> float:
     """The relative tolerance of a score made as ``provenance`` says (module docstring)."""
-    return ONNX_RTOL if (provenance or {}).get("engine") == "onnx" else TORCH_RTOL
+    return ONNX_RTOL if provenance.get("engine") == "onnx" else TORCH_RTOL
 
 
 def values(result: Mapping[str, Any]) -> dict[str, float]:
@@ -95,16 +96,18 @@ def compare(eval_dir: Path, baseline_dir: Path) -> list[Comparison]:
         new_path = Path(eval_dir) / base_path.name
         new = read_json_object(new_path, f"evaluate@{run}") if new_path.is_file() else None
         for metric, expected in values(base).items():
-            prov = (base.get("provenance") or {}).get(metric.removesuffix("_std"))
+            prov = score_provenance(base, metric.removesuffix("_std"))
             rtol = tolerance(prov)
             if new is None:
                 rows.append(Comparison(run, metric, expected, None, rtol, f"{new_path} is missing"))
                 continue
             value = values(new).get(metric)
-            new_prov = (new.get("provenance") or {}).get(metric.removesuffix("_std"))
+            new_prov = score_provenance(new, metric.removesuffix("_std"))
             problem = None if value is not None else f"{metric} is missing from {new_path}"
+            if problem is None and (why := protocol_difference(prov, new_prov)) is not None:
+                problem = f"another protocol than the baseline's ({why})"
             if problem is None:
-                problem = numerics_difference((prov or {}).get("numerics"), (new_prov or {}).get("numerics"))
+                problem = numerics_difference(prov.get("numerics"), new_prov.get("numerics"))
             if problem is None and not math.isfinite(value):
                 problem = f"{metric} is {value}"
             rows.append(Comparison(run, metric, expected, value, rtol, problem))

@@ -61,7 +61,7 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     "classifier": ("pipeline/classifier.py", *_COMMON, *_DATA, "src/ganbench/metrics/domain.py",
                    "src/ganbench/progress.py"),
     "domain-reference": ("pipeline/domain_reference.py", *_REAL_IMAGES, *_COMMON, *_EXTRACT,
-                         "src/ganbench/metrics/domain.py"),
+                         "src/ganbench/metrics/domain.py", "src/ganbench/metrics/coverage.py"),
     "train": ("pipeline/train.py", *_COMMON, *_DATA, "src/ganbench/runtime.py", "src/ganbench/models",
               "src/ganbench/nn",
               "src/ganbench/losses", "src/ganbench/training", "src/ganbench/tracking",
@@ -82,8 +82,8 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
                  "src/ganbench/metrics/evaluate.py", "src/ganbench/metrics/fid.py",
                  "src/ganbench/metrics/frechet.py", "src/ganbench/metrics/kid.py",
                  "src/ganbench/metrics/precision_recall.py", "src/ganbench/metrics/coverage.py",
-                 "src/ganbench/tracking"),
-    "report": ("pipeline/report.py", *_COMMON, *_REPORT, "src/ganbench/tracking"),
+                 "src/ganbench/metrics/bootstrap.py", "src/ganbench/tracking"),
+    "report": ("pipeline/report.py", *_COMMON, *_REPORT, "src/ganbench/protocol.py", "src/ganbench/tracking"),
 }
 
 

@@ -1,28 +1,67 @@
 """Metric gates for CI: the mean of each gated metric over a variant's seeds against a
-committed upper (or lower) bound."""
+committed upper (or lower) bound, refused where the protocols differ.
+
+A bound holds for the protocol it was measured under (:mod:`ganbench.protocol`: N real,
+split, weights, resize, …), which a metric's name does not fully carry.  A thresholds
+file therefore declares that protocol with one reserved key, ``protocol_from:`` the
+folder (relative to the file) of the measured eval results the bounds were set from.
+For every gated (variant, metric), :func:`check` refuses to gate, naming the first
+differing field,
+
+* a mean over seeds whose scores were made with different protocols, and
+* scores whose protocol differs from the declared one (that variant's score in
+  ``protocol_from``).
+
+Without ``protocol_from`` only the first applies, and the command says so.
+"""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ganbench.errors import DataError, ParamsError
+from ganbench.errors import ParamsError
+from ganbench.io import read_json_object
+from ganbench.protocol import protocol_difference, score_provenance
 
 #: Metrics where higher is better are gated from below; all others from above.
 HIGHER_IS_BETTER = re.compile(r"^(precision|recall|classes_covered|class_accuracy)")
 
+#: The reserved key of a thresholds file that declares the bounds' protocol.
+PROTOCOL_KEY = "protocol_from"
 
-def load_thresholds(path: Path) -> dict[str, dict[str, float]]:
-    """YAML ``{variant: {metric_name: bound}}``; the metric name carries N (e.g. fid500).
-    A bound is a maximum, or a minimum for metrics where higher is better."""
+
+def _read(path: Path) -> Any:
     try:
-        raw = yaml.safe_load(Path(path).read_text())
+        return yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise ParamsError(f"thresholds file {path} is unreadable ({type(exc).__name__}); fix or create it") from None
+
+
+def protocol_source(path: Path) -> Path | None:
+    """The folder of eval results that declares the protocol of the bounds in the
+    thresholds file ``path`` (its ``protocol_from``, relative to the file), or None."""
+    raw = _read(path)
+    value = raw.get(PROTOCOL_KEY) if isinstance(raw, dict) else None
+    if value is None:
+        return None
+    folder = Path(path).parent / str(value)
+    if not folder.is_dir():
+        raise ParamsError(f"{path}: {PROTOCOL_KEY} names {folder}, which is not a folder; point it at the eval "
+                          "results the bounds were set from")
+    return folder
+
+
+def load_thresholds(path: Path) -> dict[str, dict[str, float]]:
+    """YAML ``{variant: {metric_name: bound}}`` (and optionally ``protocol_from: <folder>``,
+    see :func:`protocol_source`); the metric name carries N (e.g. fid500). A bound is a
+    maximum, or a minimum for metrics where higher is better."""
+    raw = _read(path)
+    if isinstance(raw, dict):
+        raw = {k: v for k, v in raw.items() if k != PROTOCOL_KEY}
     if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
         raise ParamsError(f"{path} must map variant → {{metric: bound}}, e.g. 'dcgan: {{fid500: 150}}'")
     try:
@@ -37,26 +76,57 @@ def _runs(eval_dir: Path, variant: str) -> list[dict[str, Any]]:
     for path in sorted(Path(eval_dir).glob(f"{variant}-*.json")):
         if not re.fullmatch(rf"{re.escape(variant)}-\d+\.json", path.name):
             continue
-        try:
-            out.append(json.loads(path.read_text()))
-        except (OSError, ValueError):
-            raise DataError(f"{path} is unreadable; re-run `dvc repro evaluate@{path.stem}`") from None
+        out.append(read_json_object(path, f"evaluate@{path.stem}"))
     return out
 
 
-def check(thresholds: dict[str, dict[str, float]], eval_dir: Path) -> list[dict[str, Any]]:
+def _seed(run: dict[str, Any]) -> str:
+    return f"seed {run.get('seed', '?')}"
+
+
+def protocol_refusal(metric: str, runs: list[dict[str, Any]], declared: list[dict[str, Any]] | None,
+                     source: Path | None = None) -> str | None:
+    """Why the scores of ``metric`` in ``runs`` (one variant's seeds) may not be gated on a
+    bound set from ``declared`` (that variant's eval results where the bound was set;
+    None: no protocol declared), with the fix, or None when they may."""
+    provs = [score_provenance(r, metric) for r in runs]
+    for run, prov in zip(runs[1:], provs[1:]):
+        diff = protocol_difference(provs[0], prov)
+        if diff:
+            return (f"its seeds were made with different protocols: {diff} ({_seed(runs[0])} vs {_seed(run)}); "
+                    "evaluate every seed with the same params (`dvc repro`)")
+    if declared is None:
+        return None
+    bound_provs = [score_provenance(r, metric) for r in declared if metric in r]
+    if not bound_provs:
+        return (f"{source} holds no {metric} of this variant to say how its bound was made; add the measured "
+                "results there or drop the bound")
+    diff = protocol_difference(bound_provs[0], provs[0])
+    if diff:
+        return (f"its protocol is not the one the bound was set under ({source}): {diff} (bound vs this run); "
+                "evaluate with the bound's protocol, or re-measure the baseline and reset the bound")
+    return None
+
+
+def check(thresholds: dict[str, dict[str, float]], eval_dir: Path,
+          protocol_dir: Path | None = None) -> list[dict[str, Any]]:
     """One row per (variant, metric): the mean over seeds, the bound, its direction, the
-    number of seeds, ok. A metric missing from any seed's results gives value None (a
-    score made with another N is not comparable with the bound)."""
+    number of seeds, ok, and ``refused``: why the scores may not be gated on the bound
+    (:func:`protocol_refusal` against the eval results in ``protocol_dir``), else None.
+    A metric missing from any seed's results gives value None (a score made with another
+    N is not comparable with the bound); a refused row is never ok."""
     rows = []
     for variant, bounds in thresholds.items():
         runs = _runs(eval_dir, variant)
+        declared = _runs(protocol_dir, variant) if protocol_dir is not None else None
         for metric, bound in bounds.items():
             values = [r.get(metric) for r in runs]
             present = bool(values) and all(isinstance(v, (int, float)) for v in values)
             value = sum(values) / len(values) if present else None
+            refused = protocol_refusal(metric, runs, declared, protocol_dir) if present else None
             higher = bool(HIGHER_IS_BETTER.match(metric))
-            ok = present and (value >= bound if higher else value <= bound)
+            ok = present and refused is None and (value >= bound if higher else value <= bound)
             rows.append({"variant": variant, "metric": metric, "value": value, "bound": bound,
-                         "direction": "min" if higher else "max", "seeds": len(runs), "ok": ok})
+                         "direction": "min" if higher else "max", "seeds": len(runs), "ok": ok,
+                         "refused": refused})
     return rows

@@ -8,13 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from ganbench.errors import MetricError
+from ganbench.errors import DataError, MetricError
 from ganbench.metrics.coverage import (
     CoverageConfig,
     class_coverage,
     class_histogram,
     conditional_accuracy,
     kl_divergence,
+    load_predictions,
+    save_predictions,
 )
 
 pytestmark = pytest.mark.timeout(30)
@@ -82,3 +84,40 @@ def test_bad_labels_raise_metric_error():
     with pytest.raises(MetricError, match="one prediction per requested label"):
         conditional_accuracy([0, 1], [0])
     np.testing.assert_array_equal(class_histogram([1, 1, 3], 4), [0, 2, 0, 1])
+
+
+def test_the_test_split_as_a_generator_scores_zero_against_the_classifiers_own_predictions():
+    """A 93 %-accurate classifier whose errors are one-sided (shirts read as T-shirts,
+    pullovers as coats): the registered metric compares the samples' predictions with the
+    classifier's predictions on the reference images, so the reference itself scores 0."""
+    from ganbench.config.schema import EvaluateConfig
+    from ganbench.metrics.registry import METRICS, Features
+
+    labels = np.repeat(np.arange(10), 1000)                   # the test split's true labels
+    preds = labels.copy()
+    preds[np.flatnonzero(labels == 6)[:400]] = 0
+    preds[np.flatnonzero(labels == 2)[:300]] = 4
+    assert (preds == labels).mean() == pytest.approx(0.93)
+    feats = np.zeros((len(labels), 2))
+    f = Features("domain", feats, feats, {}, fake_pred=preds, real_labels=labels, real_pred=preds, num_classes=10)
+    res = METRICS.get("coverage").compute(f, EvaluateConfig(bootstrap_resamples=0))
+    assert res.values["class_kl10k"] < 0.01 and res.values["classes_covered10k"] == 10
+    assert "predictions" in res.provenance["class_reference"]
+    # against the true labels (the definition before issue 16) the same images score 0.027
+    assert class_coverage(preds, labels).kl > 0.02
+    missing = Features("domain", feats, feats, {}, fake_pred=preds, real_labels=labels, num_classes=10)
+    with pytest.raises(DataError, match="dvc repro domain-reference"):
+        METRICS.get("coverage").compute(missing, EvaluateConfig())
+
+
+def test_reference_predictions_round_trip_and_refuse_another_classifier(tmp_path):
+    save_predictions(tmp_path / "p.npz", [3, 1, 2], {"weights_sha256": "ab", "num_real": 3})
+    save_predictions(tmp_path / "q.npz", [3, 1, 2], {"weights_sha256": "ab", "num_real": 3})
+    assert (tmp_path / "p.npz").read_bytes() == (tmp_path / "q.npz").read_bytes()
+    assert load_predictions(tmp_path / "p.npz", 3, "ab", "fix").tolist() == [3, 1, 2]
+    with pytest.raises(DataError, match="another classifier.*; fix"):
+        load_predictions(tmp_path / "p.npz", 3, "cd", "fix")
+    with pytest.raises(DataError, match="3 predictions for 4 images"):
+        load_predictions(tmp_path / "p.npz", 4, "ab", "fix")
+    with pytest.raises(DataError, match="missing or unreadable; fix"):
+        load_predictions(tmp_path / "none.npz", 3, "ab", "fix")

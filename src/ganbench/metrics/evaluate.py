@@ -6,7 +6,11 @@ every number saved with how it was made.
   the reference split). The pass runs on ONNX Runtime or torch (``runtime.inception_engine``;
   features agree to 1e-5 relative, the engine is recorded but is not part of the protocol).
 * ``domain``: the domain classifier's penultimate features and predicted classes of the
-  first ``evaluate.domain_num_gen`` samples, against ``data/domain-reference/features.npz``.
+  first ``evaluate.domain_num_gen`` samples, against ``data/domain-reference/features.npz``
+  and the classifier's predictions on those reference images (``predictions.npz`` beside it).
+
+Each score's evaluation noise (a bootstrap over the generated samples, see
+:mod:`ganbench.metrics.bootstrap`) is stored in its provenance as ``eval_noise``.
 
 The result is flat (``{"fid2k": …, "kid2k": …, "kid2k_std": …}``: what ``dvc metrics`` and
 ``ganbench check`` read) with a ``provenance`` entry per metric value.
@@ -24,6 +28,7 @@ import numpy as np
 from ganbench import numerics
 from ganbench.config.schema import EvaluateConfig, RuntimeConfig
 from ganbench.errors import DataError, WeightsError
+from ganbench.metrics.coverage import load_predictions
 from ganbench.metrics.extract import (
     DOMAIN_EXTRACTOR,
     DOMAIN_RESIZE,
@@ -48,6 +53,7 @@ class Sources:
     inception_weights: Path | None = None
     classifier: Path | None = None
     domain_reference: Path | None = None
+    domain_predictions: Path | None = None
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -108,6 +114,10 @@ def evaluate_samples(images: np.ndarray, sample_meta: dict[str, Any], cfg: Evalu
         ref = load_reference(sources.domain_reference, FIX_DOMAIN_REFERENCE)
         _check_reference(ref, sources.domain_reference, info["weights_sha256"], image_shape,
                          FIX_DOMAIN_REFERENCE)
+        real_pred = None
+        if "coverage" in cfg.metrics:
+            real_pred = load_predictions(sources.domain_predictions or sources.domain_reference.with_name(
+                "predictions.npz"), len(ref.features), info["weights_sha256"], FIX_DOMAIN_REFERENCE)
         num_classes = int(info["num_classes"])
         requested = None
         if sample_meta.get("conditional"):
@@ -115,7 +125,8 @@ def evaluate_samples(images: np.ndarray, sample_meta: dict[str, Any], cfg: Evalu
         timing["domain"] = {k: info[k] for k in ("seconds", "images_per_s")}
         features["domain"] = Features(
             space="domain", fake=feats, real=ref.features.astype(np.float64), real_mu=ref.mu,
-            real_sigma=ref.sigma, fake_pred=preds, real_labels=ref.labels, requested=requested,
+            real_sigma=ref.sigma, fake_pred=preds, real_labels=ref.labels, real_pred=real_pred,
+            requested=requested,
             num_classes=num_classes, provenance={
                 **common, "feature_extractor": f"{DOMAIN_EXTRACTOR} {info['feature_dim']}-d",
                 "feature_dim": int(info["feature_dim"]), "weights_sha256": info["weights_sha256"],
@@ -133,6 +144,8 @@ def evaluate_samples(images: np.ndarray, sample_meta: dict[str, Any], cfg: Evalu
             out[name] = float(value)
             if not name.endswith("_std"):
                 provenance[name] = {"metric": spec.name, **f.provenance, **result.provenance}
+                if name in result.noise:
+                    provenance[name]["eval_noise"] = result.noise[name]
         timing.setdefault("metrics", {})[spec.name] = round(time.perf_counter() - start, 3)
     out["provenance"] = provenance
     out["timing"] = timing

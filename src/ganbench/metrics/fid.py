@@ -1,12 +1,14 @@
 """Fréchet distances: ``fid`` on Inception pool3 features (Heusel et al. 2017) and
 ``fd_domain`` on the domain classifier's features (named so that nobody mistakes it for
 an FID). Both compare the Gaussians fitted to generated and real features with the exact
-float64 distance of :mod:`ganbench.metrics.frechet`."""
+float64 distance of :mod:`ganbench.metrics.frechet`; each gets its evaluation-noise interval
+from :mod:`ganbench.metrics.bootstrap` (``evaluate.bootstrap_resamples``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ganbench.metrics.bootstrap import frechet_noise
 from ganbench.metrics.frechet import frechet_distance
 from ganbench.metrics.reference import feature_stats
 from ganbench.metrics.registry import Features, MetricResult, MetricSpec, register_metric, with_n
@@ -25,7 +27,11 @@ def _fd(prefix: str, f: Features, cfg: Any) -> MetricResult:
     prov: dict[str, Any] = {"distance": "Fréchet distance of fitted Gaussians (exact, float64 eigen)"}
     if f.space == "inception":
         prov["comparable_with_published"] = f.num_gen >= PUBLISHED_MIN_N
-    return MetricResult({with_n(prefix, f.num_gen): value}, prov)
+    name = with_n(prefix, f.num_gen)
+    noise = {}
+    if cfg.bootstrap_resamples:
+        noise[name] = frechet_noise(value, f.fake, mu_r, sigma_r, cfg.bootstrap_resamples).as_dict()
+    return MetricResult({name: value}, prov, noise)
 
 
 register_metric(MetricSpec(

@@ -35,7 +35,7 @@ pairs to re-evaluate that it loses more than its faster products gain.  Measured
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -65,16 +65,20 @@ class PRConfig:
 
 @dataclass(frozen=True)
 class PRResult:
-    """Precision and recall in [0, 1], with the k and the set sizes used."""
+    """Precision and recall in [0, 1], with the k and the set sizes used; ``fake_in_real``
+    ``(N_fake,)`` says which generated vectors lie in the real manifold (precision is its
+    mean; the real balls do not depend on the fakes, so a resample of the fakes has the
+    precision of its rows' flags)."""
 
     precision: float
     recall: float
     k: int
     num_real: int
     num_fake: int
+    fake_in_real: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "fake_in_real"}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -270,6 +274,7 @@ def precision_recall(
         k=cfg.k,
         num_real=int(real.shape[0]),
         num_fake=int(fake.shape[0]),
+        fake_in_real=fake_in_real.numpy(),
     )
 
 
@@ -279,10 +284,17 @@ def precision_recall(
 def _compute(f, cfg):  # noqa: ANN001, ANN202 - registry signature
     from ganbench.metrics.registry import MetricResult, with_n
 
+    from ganbench.metrics.bootstrap import bootstrap
+
     result = precision_recall(f.real, f.fake, PRConfig(k=cfg.pr_k))
-    return MetricResult({with_n("precision", f.num_gen): result.precision,
-                         with_n("recall", f.num_gen): result.recall},
-                        {"pr_k": result.k, "method": "k-NN manifolds (Kynkäänniemi et al. 2019)"})
+    precision = with_n("precision", f.num_gen)
+    noise = {}
+    if cfg.bootstrap_resamples:  # recall has none: its fake balls would shrink on repeated samples
+        flags = result.fake_in_real.astype(np.float64)
+        noise[precision] = bootstrap(result.precision, f.num_gen, lambda c: float(c @ flags) / f.num_gen,
+                                     cfg.bootstrap_resamples).as_dict()
+    return MetricResult({precision: result.precision, with_n("recall", f.num_gen): result.recall},
+                        {"pr_k": result.k, "method": "k-NN manifolds (Kynkäänniemi et al. 2019)"}, noise)
 
 
 def _register() -> None:

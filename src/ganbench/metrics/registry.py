@@ -30,8 +30,9 @@ class Features:
 
     ``fake`` (N_gen, D) and ``real`` (N_real, D) are float64 feature rows;
     ``real_mu`` (D,) / ``real_sigma`` (D, D) are the reference statistics when they were
-    cached (else computed from ``real``); ``fake_pred`` (N_gen,) are predicted classes
-    and ``real_labels`` (N_real,) the reference labels (domain space only);
+    cached (else computed from ``real``); ``fake_pred`` (N_gen,) are predicted classes,
+    ``real_labels`` (N_real,) the reference labels and ``real_pred`` (N_real,) the same
+    classifier's predictions on the reference images (domain space only);
     ``requested`` (N_gen,) the classes a conditional generator was asked for, or None;
     ``provenance`` says how the features were made (extractor, weights, N, split, …)."""
 
@@ -43,6 +44,7 @@ class Features:
     real_sigma: np.ndarray | None = None
     fake_pred: np.ndarray | None = None
     real_labels: np.ndarray | None = None
+    real_pred: np.ndarray | None = None
     requested: np.ndarray | None = None
     num_classes: int = 0
 
@@ -53,10 +55,13 @@ class Features:
 
 @dataclass(frozen=True)
 class MetricResult:
-    """Named values (their names carry N) and what the metric adds to the provenance."""
+    """Named values (their names carry N), what the metric adds to the provenance, and
+    per value name its evaluation noise (:class:`ganbench.metrics.bootstrap.EvalNoise`
+    as a dict), stored in that value's provenance as ``eval_noise``."""
 
     values: dict[str, float]
     provenance: dict[str, Any] = field(default_factory=dict)
+    noise: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,10 @@ Pure functions on numbers.  For each variant and metric: n seeds, mean, sample s
 deviation (ddof = 1) and a Student-t confidence interval
 ``mean ± t_{(1+c)/2, n-1} · sd / √n``.  For each pair of variants and metric: the
 difference of means and Welch's t-test (unequal variances, Welch–Satterthwaite degrees
-of freedom), two-sided.  With n = 1 on either side no spread is known and no test is
-made.  Scores are only ever aggregated or compared within one protocol.
+of freedom), two-sided, with its p-value adjusted by Holm's step-down method over every
+test of the table (all pairs × metrics; Holm 1979), and the verdict read from the
+adjusted p-value.  With n = 1 on either side no spread is known and no test is made.
+Scores are only ever aggregated or compared within one protocol.
 """
 
 from __future__ import annotations
@@ -94,6 +96,20 @@ def welch(a: Summary, b: Summary) -> Welch | None:
     return Welch(diff, t, df, p)
 
 
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm–Bonferroni step-down adjusted p-values, in input order: sorted ascending, the
+    i-th smallest (from 1) of m becomes ``max_{j ≤ i} min(1, (m − j + 1) p_(j))``.  A test
+    is significant at family-wise level α when its adjusted p-value is below α."""
+    order = sorted(range(len(pvalues)), key=lambda i: pvalues[i])
+    m = len(pvalues)
+    out = [NAN] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        out[i] = running
+    return out
+
+
 def format_p(p: float) -> str:
     """Two significant digits: ``p = 0.31``, ``p = 0.055``, ``p = 0.0042``; ``p < 0.001``."""
     if math.isnan(p):
@@ -122,10 +138,11 @@ class Column:
 
 @dataclass(frozen=True)
 class Comparison:
-    """variant ``a`` vs ``b`` on one column: difference of means, the test, a plain verdict.
+    """variant ``a`` vs ``b`` on one column: difference of means, the test, its Holm-adjusted
+    p-value (over the ``family`` tests of the table), a plain verdict.
 
     ``better`` names the variant whose mean is significantly better (None otherwise or
-    when the metric has no known direction); ``significant``: p < alpha."""
+    when the metric has no known direction); ``significant``: adjusted p < alpha."""
 
     column: Column
     a: str
@@ -136,6 +153,8 @@ class Comparison:
     verdict: str
     better: str | None
     significant: bool
+    p_adjusted: float = NAN
+    family: int = 1
 
     @property
     def diff(self) -> float:
@@ -143,8 +162,11 @@ class Comparison:
 
 
 def verdict(a: str, b: str, sa: Summary, sb: Summary, test: Welch | None, direction: Direction | None,
-            alpha: float = 0.05) -> tuple[str, str | None]:
-    """(plain-words verdict, the better variant when the difference is significant)."""
+            alpha: float = 0.05, p_adjusted: float | None = None) -> tuple[str, str | None]:
+    """(plain-words verdict, the better variant when the difference is significant).
+
+    With ``p_adjusted`` (the test's Holm-adjusted p-value) the decision reads it and the
+    text gives both; without, the test stands alone."""
     if test is None:
         single = [name for name, s in ((a, sa), (b, sb)) if s.n < 2]
         return (f"no test possible: n = 1 for {' and '.join(single)}, so no spread is known", None)
@@ -152,13 +174,15 @@ def verdict(a: str, b: str, sa: Summary, sb: Summary, test: Welch | None, direct
         if test.diff == 0:
             return "no difference: every seed gave the same value on both sides", None
         return "no test possible: every seed gave the same value within each variant (no spread)", None
-    if test.p >= alpha:
-        return f"no clear difference ({format_p(test.p)})", None
+    p = test.p if p_adjusted is None else p_adjusted
+    shown = format_p(test.p) + ("" if p_adjusted is None else f", Holm-adjusted {format_p(p_adjusted)}")
+    if p >= alpha:
+        return f"no clear difference ({shown})", None
     lower, higher = (a, b) if test.diff < 0 else (b, a)
     better = {"lower": lower, "higher": higher}.get(direction or "")
     if direction == "higher":  # say it the way the metric is read
-        return f"{higher} higher than {lower}, {format_p(test.p)}", better
-    return f"{lower} lower than {higher}, {format_p(test.p)}", better
+        return f"{higher} higher than {lower}, {shown}", better
+    return f"{lower} lower than {higher}, {shown}", better
 
 
 def columns(metrics: Sequence[str], table: ProtocolTable) -> list[Column]:
@@ -183,17 +207,35 @@ def summarize_runs(runs: Sequence[Run], variants: Sequence[str], cols: Sequence[
     return out
 
 
+def pairs(variants: Sequence[str], cols: Sequence[Column], summaries: Mapping[tuple[str, Column], Summary]
+          ) -> list[tuple[Column, str, str]]:
+    """Every pair of variants (in ``variants`` order) on every column both have."""
+    return [(col, a, b) for col in cols for a, b in combinations(variants, 2)
+            if (a, col) in summaries and (b, col) in summaries]
+
+
+def untested(variants: Sequence[str], cols: Sequence[Column], summaries: Mapping[tuple[str, Column], Summary]
+             ) -> list[tuple[Column, str, str]]:
+    """The pairs with a single seed on either side: no spread is known, so no test."""
+    return [(col, a, b) for col, a, b in pairs(variants, cols, summaries)
+            if summaries[(a, col)].n < 2 or summaries[(b, col)].n < 2]
+
+
 def compare(variants: Sequence[str], cols: Sequence[Column], summaries: Mapping[tuple[str, Column], Summary],
             alpha: float = 0.05) -> list[Comparison]:
-    """Every pair of variants (in ``variants`` order) on every column both have."""
+    """Welch's test for every pair (:func:`pairs`) with ≥ 2 seeds on both sides, each
+    p-value Holm-adjusted over all those tests (the table's family: pairs × metrics)."""
+    tested = []
+    for col, a, b in pairs(variants, cols, summaries):
+        test = welch(summaries[(a, col)], summaries[(b, col)])
+        if test is not None:
+            tested.append((col, a, b, test))
+    finite = [i for i, (*_, t) in enumerate(tested) if not math.isnan(t.p)]
+    adjusted = dict(zip(finite, holm([tested[i][3].p for i in finite])))
     out = []
-    for col in cols:
-        for a, b in combinations(variants, 2):
-            sa, sb = summaries.get((a, col)), summaries.get((b, col))
-            if sa is None or sb is None:
-                continue
-            test = welch(sa, sb)
-            text, better = verdict(a, b, sa, sb, test, col.direction, alpha)
-            significant = test is not None and not math.isnan(test.p) and test.p < alpha
-            out.append(Comparison(col, a, b, sa, sb, test, text, better, significant))
+    for i, (col, a, b, test) in enumerate(tested):
+        sa, sb = summaries[(a, col)], summaries[(b, col)]
+        p_adj = adjusted.get(i, NAN)
+        text, better = verdict(a, b, sa, sb, test, col.direction, alpha, None if math.isnan(p_adj) else p_adj)
+        out.append(Comparison(col, a, b, sa, sb, test, text, better, p_adj < alpha, p_adj, len(finite)))
     return out

@@ -18,10 +18,27 @@ from pathlib import Path
 from typing import Any
 
 from ganbench.io import write_bytes
-from ganbench.report.aggregate import Column, Comparison, Summary, columns, compare, summarize, summarize_runs
+from ganbench.report.aggregate import (
+    Column,
+    Comparison,
+    Summary,
+    columns,
+    compare,
+    pairs,
+    summarize,
+    summarize_runs,
+    untested,
+)
 from ganbench.report.figures import FigureStyle, curves_figure, losses_figure, variant_colours
 from ganbench.report.inputs import Run, is_number
-from ganbench.report.protocols import INCEPTION_MIN_SAMPLES, ProtocolTable, group_protocols, small_sample_flag
+from ganbench.report.protocols import (
+    INCEPTION_MIN_SAMPLES,
+    PROTOCOL_FIELDS,
+    ProtocolTable,
+    group_protocols,
+    protocol_difference,
+    small_sample_flag,
+)
 from ganbench.report.textfmt import count, duration, sig
 
 #: budget mode → (unit, what it means)
@@ -74,6 +91,8 @@ class Report:
     columns: list[Column]
     summaries: dict[tuple[str, Column], Summary]
     comparisons: list[Comparison]
+    untested: str | None
+    noise: dict[tuple[str, Column], dict[str, Any]]
     flags: dict[Column, str]
     warnings: list[str]
     notes: list[str]
@@ -91,13 +110,24 @@ class Report:
         return [r.id.seed for r in self.runs if r.variant == variant]
 
     def best(self, col: Column) -> set[str]:
-        """The variants with the best mean on ``col`` (ties included; none when every
-        variant ties, the direction is unknown or there is one variant)."""
-        means = {v: s.mean for (v, c), s in self.summaries.items() if c == col}
-        if len(means) < 2 or col.direction is None or len(set(means.values())) == 1:
+        """The variant with the best mean on ``col`` when that is a verdict: every variant
+        of the column has ≥ 2 seeds and the best one is significantly better than each
+        other one after the Holm correction over the table; else none (so also with one
+        seed, a tie at the top, an unknown direction or a single variant)."""
+        sums = {v: s for (v, c), s in self.summaries.items() if c == col}
+        if len(sums) < 2 or col.direction is None or any(s.n < 2 for s in sums.values()):
             return set()
-        top = (min if col.direction == "lower" else max)(means.values())
-        return {v for v, m in means.items() if m == top}
+        top = (min if col.direction == "lower" else max)(s.mean for s in sums.values())
+        leaders = [v for v, s in sums.items() if s.mean == top]
+        if len(leaders) != 1:
+            return set()
+        wins = {c.b if c.a == leaders[0] else c.a for c in self.comparisons
+                if c.column == col and c.better == leaders[0] and c.significant}
+        return set(leaders) if wins == set(sums) - set(leaders) else set()
+
+    def eval_noise(self, variant: str, col: Column) -> dict[str, Any] | None:
+        """The evaluation-noise interval of a single-seed score (None with ≥ 2 seeds)."""
+        return self.noise.get((variant, col))
 
 
 # ---------------------------------------------------------------------------- analysis
@@ -177,16 +207,44 @@ def cost_rows(runs: Sequence[Run], variants: Sequence[str]) -> list[CostRow]:
     return out
 
 
+NOISE_NOTE = ("a score's ± eval. noise is only the spread over bootstrap resamples of the generated samples "
+              "(how much it moves with other samples of the same trained model), not over training seeds")
+
+
 def seed_note(variants: Sequence[str], runs: Sequence[Run]) -> str | None:
-    """One sentence when some variant has a single seed (no spread is known)."""
+    """One sentence when some variant has a single seed (its training-seed spread is unknown)."""
     single = [v for v in variants if sum(r.variant == v for r in runs) < 2]
     if not single:
         return None
     if len(single) == len(variants):
-        return ("Each variant has a single seed, so no spread is known: the table shows single "
-                "values without intervals, and no pairwise test is possible.")
-    return (f"{', '.join(single)} {'has' if len(single) == 1 else 'have'} a single seed, so no spread "
-            "is known there: no interval and no test for it.")
+        return ("Each variant has a single seed, so the training-seed spread is unknown: "
+                f"{NOISE_NOTE}; no pairwise test is possible and no best value is marked. "
+                "`dvc exp run -S 'seeds=[0,1,2]'` gives seed intervals and tests.")
+    return (f"{', '.join(single)} {'has' if len(single) == 1 else 'have'} a single seed, so the "
+            f"training-seed spread is unknown there: {NOISE_NOTE}; no test for it and no best value "
+            "is marked where it takes part.")
+
+
+def untested_sentence(variants: Sequence[str], cols: Sequence[Column],
+                      summaries: Mapping[tuple[str, Column], Summary], flat: Sequence[Comparison] = ()
+                      ) -> str | None:
+    """The pairs with no test, in one sentence (None when every pair was tested): a single
+    seed on either side, or (``flat``) seeds that agree exactly within each variant."""
+    skipped = untested(variants, cols, summaries)
+    if not skipped and not flat:
+        return None
+    total = len(pairs(variants, cols, summaries))
+    why = []
+    if skipped:
+        single = list(dict.fromkeys(v for col, a, b in skipped for v in (a, b) if summaries[(v, col)].n < 2))
+        who = "every variant has" if set(single) == set(variants) else (
+            f"{', '.join(single)} {'has' if len(single) == 1 else 'have'}")
+        why.append(f"{len(skipped)} because {who} a single seed there, so no training-seed spread is known")
+    if flat:
+        where = ", ".join(f"{c.column.label} ({c.a} vs {c.b})" for c in flat)
+        why.append(f"{len(flat)} because every seed gave the same value within each variant (zero spread: "
+                   f"the t-test is undefined) ({where})")
+    return f"No test for {len(skipped) + len(flat)} of the {total} pairs × metrics: {'; '.join(why)}."
 
 
 def describe_runs(keys: set[str] | frozenset[str], runs: Sequence[Run]) -> str:
@@ -202,6 +260,14 @@ def describe_runs(keys: set[str] | frozenset[str], runs: Sequence[Run]) -> str:
     return ", ".join(parts)
 
 
+def field_differing(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
+    """:func:`protocol_difference` of two protocols that were grouped apart; a field that
+    does not apply and is recorded on one side only (kept apart when its other scores
+    disagree) is named too."""
+    return protocol_difference(a, b) or next(
+        f"{f} {a.get(f)} vs {b.get(f)}" for f in PROTOCOL_FIELDS if a.get(f) != b.get(f))
+
+
 def analyse(runs: Sequence[Run], options: ReportOptions = ReportOptions(), *, figures: bool = True) -> Report:
     """Group, aggregate, compare and draw (pure: no files are written)."""
     runs = list(runs)
@@ -211,16 +277,23 @@ def analyse(runs: Sequence[Run], options: ReportOptions = ReportOptions(), *, fi
     cols = columns(metrics, table)
     summaries = summarize_runs(runs, variants, cols, table, options.confidence)
     comparisons = compare(variants, cols, summaries, options.alpha)
+    # Seeds that agree exactly within each variant but differ between them: no spread, no test.
+    untestable = [math.isnan(c.test.p) and c.diff != 0 for c in comparisons]
+    flat = [c for c, no in zip(comparisons, untestable) if no]
+    comparisons = [c for c, no in zip(comparisons, untestable) if not no]
 
     warnings: list[str] = []
     for m in table.mixed(metrics):
         groups = []
-        for n in table.numbers(m):
+        numbers = table.numbers(m)
+        for n in numbers:
             members = {k for k, mm in table.get(n).members if mm == m}
             groups.append(f"P{n}: {describe_runs(members, runs)}")
-        warnings.append(f"**{m} was measured with different protocols** ({'; '.join(groups)}): its "
-                        "scores are split into one column per protocol and never compared across them. "
-                        "See “How the scores were made”.")
+        first = table.get(numbers[0]).fields
+        differ = [f"P{numbers[0]} vs P{n}: {field_differing(first, table.get(n).fields)}" for n in numbers[1:]]
+        warnings.append(f"**{m} was measured with different protocols** ({'; '.join(groups)}; "
+                        f"{'; '.join(differ)}): its scores are split into one column per protocol and never "
+                        "compared across them. See “How the scores were made”.")
     unknown = [p.number for p in table.protocols if not p.known]
     if unknown:
         warnings.append("Some scores carry no provenance (protocol "
@@ -239,6 +312,14 @@ def analyse(runs: Sequence[Run], options: ReportOptions = ReportOptions(), *, fi
         warnings.append(f"Only some runs are class-conditional ({', '.join(cond)}): conditional and "
                         "unconditional generators solve different tasks.")
 
+    noise = {}
+    for (v, col), s in summaries.items():
+        if s.n == 1:
+            run = next(r for r in runs if r.variant == v and table.of.get((r.key, col.metric)) == col.protocol)
+            interval = run.provenance.get(col.metric, {}).get("eval_noise")
+            if isinstance(interval, Mapping) and is_number(interval.get("low")) and is_number(interval.get("high")):
+                noise[(v, col)] = dict(interval)
+
     notes = [n for n in (seed_note(variants, runs),) if n]
     missing = [r.key for r in runs if r.grid is None]
     if missing:
@@ -246,8 +327,19 @@ def analyse(runs: Sequence[Run], options: ReportOptions = ReportOptions(), *, fi
     grids = [Grid(r.key, r.variant, r.id.seed, r.grid, bool(r.train.get("conditional"))) for r in runs]
     curves = curves_figure(runs, variants, options.figures) if figures else None
     losses = losses_figure(runs, variants, options.figures) if figures else None
-    return Report(options, runs, variants, metrics, table, cols, summaries, comparisons, flags, warnings,
-                  notes, budget, cost_rows(runs, variants), grids, curves, losses)
+    return Report(options, runs, variants, metrics, table, cols, summaries, comparisons,
+                  untested_sentence(variants, cols, summaries, flat), noise, flags, warnings, notes, budget,
+                  cost_rows(runs, variants), grids, curves, losses)
+
+
+def tests_caption(report: Report) -> str:
+    """How the pairwise tests were made and read (the HTML page and report.md)."""
+    n_tests = max((c.family for c in report.comparisons), default=0)
+    alpha = report.options.alpha
+    return (f"Welch's t-test (two-sided, unequal variances, Welch–Satterthwaite df) on the seeds of each "
+            f"pair. The p-values are adjusted with Holm's step-down method over all {n_tests} tests of this "
+            f"table (pairs × metrics), and a difference is called at Holm-adjusted p < {alpha:g}, which keeps "
+            f"the chance of any false call below {alpha:g} when no variant differs.")
 
 
 # ---------------------------------------------------------------------------- CSV
@@ -266,30 +358,33 @@ def _csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def metrics_csv(report: Report) -> str:
-    """variant,metric,protocol,direction,n,mean,std,ci_low,ci_high,confidence,values,flag."""
+    """variant,metric,protocol,direction,n,mean,std,ci_low,ci_high,confidence,values,flag, and
+    for a single seed its evaluation-noise interval eval_low,eval_high,eval_se."""
     rows = []
     for v in report.variants:
         for col in report.columns:
             s = report.summaries.get((v, col))
             if s is None:
                 continue
+            noise = report.eval_noise(v, col) or {}
             rows.append([v, col.metric, col.protocol, col.direction or "", s.n, _num(s.mean), _num(s.std),
                          _num(s.ci_low), _num(s.ci_high), s.confidence,
-                         " ".join(_num(x) for x in s.values), report.flags.get(col, "")])
+                         " ".join(_num(x) for x in s.values), report.flags.get(col, ""),
+                         *(_num(noise.get(k)) for k in ("low", "high", "se"))])
     return _csv(["variant", "metric", "protocol", "direction", "n", "mean", "std", "ci_low", "ci_high",
-                 "confidence", "values", "flag"], rows)
+                 "confidence", "values", "flag", "eval_low", "eval_high", "eval_se"], rows)
 
 
 def comparisons_csv(report: Report) -> str:
-    """metric,protocol,a,b,n_a,n_b,mean_a,mean_b,diff,t,df,p,significant,better,verdict."""
+    """metric,protocol,a,b,n_a,n_b,mean_a,mean_b,diff,t,df,p,p_holm,significant,better,verdict."""
     rows = []
     for c in report.comparisons:
         t = c.test
         rows.append([c.column.metric, c.column.protocol, c.a, c.b, c.sa.n, c.sb.n, _num(c.sa.mean),
                      _num(c.sb.mean), _num(c.diff), _num(t.t if t else None), _num(t.df if t else None),
-                     _num(t.p if t else None), int(c.significant), c.better or "", c.verdict])
+                     _num(t.p if t else None), _num(c.p_adjusted), int(c.significant), c.better or "", c.verdict])
     return _csv(["metric", "protocol", "a", "b", "n_a", "n_b", "mean_a", "mean_b", "diff", "t", "df", "p",
-                 "significant", "better", "verdict"], rows)
+                 "p_holm", "significant", "better", "verdict"], rows)
 
 
 TRAIN_NUMBERS = ("budget_amount", "kimg", "images_seen", "g_steps", "d_steps", "batch_size", "ema_kimg",

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ganbench.report.aggregate import Column, Comparison, format_p
-from ganbench.report.build import Report
+from ganbench.report.build import Report, tests_caption
 from ganbench.report.protocols import PROTOCOL_FIELDS, Protocol
-from ganbench.report.textfmt import mean_pm, sig, signed
+from ganbench.report.textfmt import mean_pm, sig, signed, value_pm
 
 CSS = """
 :root{--fg:#1f2937;--muted:#6b7280;--line:#e5e7eb;--bg:#f4f6f9;--card:#fff;--ink:#0f172a;
@@ -158,6 +158,13 @@ def _cell(report: Report, v: str, col: Column) -> str:
     tip = [f"n = {s.n}", "values: " + ", ".join(sig(x) for x in s.values)]
     if s.n > 1:
         tip[1:1] = [f"sd = {sig(s.std, 3)}", f"{pct} CI [{sig(s.ci_low)}, {sig(s.ci_high)}]"]
+    noise = report.eval_noise(v, col)
+    if noise:
+        mean, pm = value_pm(s.mean, (noise["high"] - noise["low"]) / 2)
+        pm += " eval. noise"
+        tip.append(f"evaluation noise: {noise.get('confidence', 0.95):.0%} interval [{sig(noise['low'])}, "
+                   f"{sig(noise['high'])}] from {noise.get('resamples')} bootstrap resamples of the generated "
+                   "samples; the training-seed spread is unknown")
     best = " best" if v in report.best(col) else ""
     sub = pm if pm else "n = 1"
     return (f'<td class="num{best}" title="{esc(" · ".join(tip))}"><span class="m">{esc(mean)}</span>'
@@ -177,8 +184,10 @@ def _results(report: Report) -> str:
     pct = f"{report.options.confidence:.0%}"
     flags = "".join(f'<li id="flag-{i}">{esc(text)}</li>' for i, text in enumerate(texts, 1))
     legend = ('<div class="legend"><span>↓ lower is better · ↑ higher is better</span><span>mean over '
-              f'seeds, below it ± the half-width of the {pct} Student-t interval</span><span>★ best mean '
-              'in the column (not necessarily a significant difference: see the tests)</span>'
+              f'seeds, below it ± the half-width of the {pct} Student-t interval; with one seed ± the '
+              'evaluation noise (bootstrap over the generated samples; training-seed spread unknown)</span>'
+              '<span>★ best mean, marked only when every variant has ≥ 2 seeds and it is significantly '
+              'better than each other variant after the Holm correction (see the tests)</span>'
               + ('<span><span class="badge">P2</span> protocol of a split column</span>'
                  if any(c.mixed for c in report.columns) else "")
               + '<span>hover a cell for n, sd, interval and every seed</span></div>')
@@ -199,14 +208,14 @@ def _verdict_class(c: Comparison) -> str:
 
 def _comparisons(report: Report) -> str:
     if not report.comparisons:
-        return ('<section id="comparisons"><h2>Pairwise tests</h2><p class="lead">Only one variant: '
-                'nothing to compare.</p></section>')
+        text = report.untested or "Only one variant: nothing to compare."
+        return f'<section id="comparisons"><h2>Pairwise tests</h2><p class="lead">{esc(text)}</p></section>'
     body = []
     for col in report.columns:
         rows = [c for c in report.comparisons if c.column == col]
         if not rows:
             continue
-        body.append(f'<tr class="metric"><th colspan="6">{esc(col.label)} '
+        body.append(f'<tr class="metric"><th colspan="7">{esc(col.label)} '
                     f'<span class="dir">{esc({"lower": "↓", "higher": "↑"}.get(col.direction or "", ""))}'
                     '</span></th></tr>')
         for c in rows:
@@ -214,23 +223,25 @@ def _comparisons(report: Report) -> str:
             t = c.test
             tcell = f"{t.t:.2f}".replace("-", "−") if t and not math.isnan(t.t) else "—"
             dfcell = f"{t.df:.1f}" if t and not math.isnan(t.df) else "—"
-            pcell = esc(format_p(t.p).removeprefix("p = ").replace("p ", "")) if t and not math.isnan(t.p) else "—"
+            pcell = _p_cell(t.p) if t else "—"
+            holm_cell = _p_cell(c.p_adjusted)
             better = f' <span class="sig">({esc(c.better)} better)</span>' if c.better else ""
             body.append(f'<tr><td>{_variant(report, c.a)} vs {_variant(report, c.b)}</td>'
                         f'<td>{esc(signed(c.diff, hw))}</td><td>{tcell}</td><td>{dfcell}</td><td class="p">{pcell}</td>'
+                        f'<td class="p">{holm_cell}</td>'
                         f'<td class="verdict"><span class="{_verdict_class(c)}">{esc(c.verdict)}</span>{better}'
                         '</td></tr>')
-    n_tests = sum(1 for c in report.comparisons if c.test is not None and not math.isnan(c.test.p))
-    alpha = report.options.alpha
-    caption = (f"Welch's t-test (two-sided, unequal variances, Welch–Satterthwaite df) on the seeds of "
-               f"each pair; a difference is called at p < {alpha:g}. The p-values are not adjusted for "
-               f"multiple comparisons: among these {n_tests} tests about {n_tests * alpha:.1f} would show "
-               "p < " f"{alpha:g} by chance alone if no variant differed.")
+    untested = f'<p class="caption">{esc(report.untested)}</p>' if report.untested else ""
     return (f'<section id="comparisons"><h2>Pairwise tests</h2><p class="lead">Difference of means (A − B) '
-            'and a plain verdict for every pair of variants, within one protocol.</p>'
+            'and a plain verdict for every pair of variants with ≥ 2 seeds each, within one protocol.</p>'
             '<div class="scroll"><table class="pairs"><thead><tr><th>A vs B</th><th>mean A − B</th>'
-            '<th>Welch t</th><th>df</th><th>p</th><th style="text-align:left">verdict</th></tr></thead><tbody>'
-            f'{"".join(body)}</tbody></table></div><p class="caption">{esc(caption)}</p></section>')
+            '<th>Welch t</th><th>df</th><th>p</th><th>Holm p</th><th style="text-align:left">verdict</th></tr>'
+            f'</thead><tbody>{"".join(body)}</tbody></table></div>{untested}'
+            f'<p class="caption">{esc(tests_caption(report))}</p></section>')
+
+
+def _p_cell(p: float) -> str:
+    return "—" if math.isnan(p) else esc(format_p(p).removeprefix("p = ").replace("p ", ""))
 
 
 def _cost(report: Report) -> str:
@@ -338,11 +349,15 @@ def _method(report: Report) -> str:
     pct = f"{report.options.confidence:.0%}"
     lines = [
         (f"Each cell is the mean over seeds with its {pct} Student-t interval, mean ± t(n−1)·sd/√n, "
-         "sd being the sample standard deviation (n − 1 in the denominator). With one seed no spread "
-         "is known and no interval is shown."),
-        ("Pairwise tests: Welch's t-test, which does not assume equal variances. Scores made with "
-         "different protocols are never aggregated or compared together. Metric names carry their "
-         "sample count N (fid2k: 2000 generated images)."),
+         "sd being the sample standard deviation (n − 1 in the denominator). With one seed the "
+         "training-seed spread is unknown and no such interval exists."),
+        ("With one seed a cell shows the evaluation noise instead: the interval of the score over "
+         "bootstrap resamples of the generated samples (the reference fixed), which says nothing of "
+         "another training seed."),
+        ("Pairwise tests: Welch's t-test, which does not assume equal variances, Holm-adjusted over the "
+         "table; ★ only for a variant significantly better than every other after that correction. Scores "
+         "made with different protocols are never aggregated or compared together. Metric names carry "
+         "their sample count N (fid2k: 2000 generated images)."),
         "This page is self-contained: images are embedded, nothing is loaded from the network.",
     ]
     return '<footer id="method"><div class="wrap">' + "".join(f"<p>{esc(x)}</p>" for x in lines) + "</div></footer>"

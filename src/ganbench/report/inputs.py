@@ -22,6 +22,7 @@ from typing import Any
 
 from ganbench.errors import DataError
 from ganbench.io import read_json_object
+from ganbench.protocol import score_provenance
 from ganbench.report.names import is_spread
 
 #: Keys of an eval JSON that identify the run rather than score it.
@@ -108,11 +109,7 @@ def split_scores(ev: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, flo
 
 def metric_provenance(ev: Mapping[str, Any], metrics: Iterable[str]) -> dict[str, dict[str, Any]]:
     """metric → provenance: the per-metric dict, or (older files) one flat dict shared by all."""
-    prov = ev.get("provenance") or {}
-    if not isinstance(prov, dict):
-        prov = {}
-    flat = "feature_extractor" in prov or "dataset" in prov
-    return {m: dict(prov if flat else (prov.get(m) or {})) for m in metrics}
+    return {m: score_provenance(ev, m) for m in metrics}
 
 
 def read_series(path: Path) -> list[Row]:

@@ -7,8 +7,8 @@ import math
 from collections.abc import Mapping, Sequence
 
 from ganbench.report.aggregate import format_p
-from ganbench.report.build import Report
-from ganbench.report.textfmt import mean_pm, signed
+from ganbench.report.build import Report, tests_caption
+from ganbench.report.textfmt import mean_pm, signed, value_pm
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], align_left: int = 1) -> list[str]:
@@ -30,8 +30,12 @@ def render_markdown(report: Report, images: Mapping[str, str]) -> str:
     lines += [f"> **Warning:** {w}" for w in report.warnings] + ([""] if report.warnings else [])
 
     arrows = {"lower": "↓", "higher": "↑"}
-    lines += ["## Results", "", (f"Mean over seeds ± half-width of the {pct} Student-t interval "
-                                 "(↓ lower is better, ↑ higher is better; [Pn] = protocol of a split column)."), ""]
+    lines += ["## Results", "", (f"Mean over seeds ± half-width of the {pct} Student-t interval; with one seed "
+                                 "the score ± its evaluation noise (eval.: a bootstrap over the generated "
+                                 "samples; the training-seed spread is unknown). ↓ lower is better, ↑ higher "
+                                 "is better; **bold**: significantly better than every other variant after "
+                                 "the Holm correction (needs ≥ 2 seeds each); [Pn] = protocol of a split "
+                                 "column."), ""]
     header = ["variant", "seeds"] + [f"{c.label} {arrows.get(c.direction or '', '')}".strip() for c in report.columns]
     rows = []
     for v in report.variants:
@@ -42,6 +46,12 @@ def render_markdown(report: Report, images: Mapping[str, str]) -> str:
                 cells.append("—")
                 continue
             mean, pm = mean_pm(s)
+            noise = report.eval_noise(v, c)
+            if noise:
+                mean, pm = value_pm(s.mean, (noise["high"] - noise["low"]) / 2)
+                pm += " (eval.)"
+            if v in report.best(c):
+                mean = f"**{mean}**"
             cells.append(f"{mean} {pm}".strip() if pm else f"{mean} (n = 1)")
         rows.append(cells)
     lines += _table(header, rows, align_left=1) + [""]
@@ -50,18 +60,19 @@ def render_markdown(report: Report, images: Mapping[str, str]) -> str:
     if report.flags:
         lines.append("")
 
-    lines += ["## Pairwise tests (Welch's t-test, unequal variances)", ""]
+    lines += ["## Pairwise tests (Welch's t-test, unequal variances, Holm-adjusted)", ""]
     if report.comparisons:
         prow = []
         for c in report.comparisons:
             hw = max((s.half_width for s in (c.sa, c.sb) if not math.isnan(s.half_width)), default=None)
             p = format_p(c.test.p) if c.test and not math.isnan(c.test.p) else "—"
-            prow.append([c.column.label, f"{c.a} vs {c.b}", signed(c.diff, hw), p,
+            holm = format_p(c.p_adjusted) if not math.isnan(c.p_adjusted) else "—"
+            prow.append([c.column.label, f"{c.a} vs {c.b}", signed(c.diff, hw), p, holm,
                          c.verdict + (f" ({c.better} better)" if c.better else "")])
-        lines += _table(["metric", "A vs B", "mean A − B", "p", "verdict"], prow, align_left=2)
-        lines += ["", f"p-values are not adjusted for multiple comparisons (α = {report.options.alpha:g}).", ""]
+        lines += _table(["metric", "A vs B", "mean A − B", "p", "Holm p", "verdict"], prow, align_left=2)
+        lines += [""] + ([report.untested, ""] if report.untested else []) + [tests_caption(report), ""]
     else:
-        lines += ["Only one variant: nothing to compare.", ""]
+        lines += [report.untested or "Only one variant: nothing to compare.", ""]
 
     lines += ["## Training cost", "", report.budget, ""]
     keys = list(report.costs[0].cells) if report.costs else []

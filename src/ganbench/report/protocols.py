@@ -1,14 +1,9 @@
-"""Protocols: which scores may be put side by side.
+"""Protocols in the report: which scores may be put side by side.
 
-Each metric of each run carries a provenance dict (see :mod:`ganbench.report.inputs`).
-Its *protocol* is the part that changes the number: dataset, reference split, both
-sample counts, image shape, feature extractor and its weights, resize, how samples were
-drawn (generator kind, truncation, BatchNorm mode, last/best checkpoint) and the
-metric's own knobs (KID subset size, precision/recall k).  Two scores are comparable
-only when every protocol field matches; the seed of the samples and the library
-versions are shown but do not split groups.  A field recorded as None where it does
-not apply (``samples.batchnorm`` of a generator without BatchNorm: the mode cannot
-change its samples) matches any value of that field.
+Each metric of each run carries a provenance dict (see :mod:`ganbench.report.inputs`);
+its protocol and :func:`protocol_difference` come from :mod:`ganbench.protocol` (shared
+with ``ganbench check``).  Scores are grouped by protocol, and a metric measured with
+several protocols becomes one column per protocol, never compared across them.
 """
 
 from __future__ import annotations
@@ -18,34 +13,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+# PROTOCOL_FIELDS and protocol_difference are also the report's names for them.
+from ganbench.protocol import NOT_APPLICABLE_FIELDS, PROTOCOL_FIELDS, protocol, protocol_difference  # noqa: F401
 from ganbench.report.inputs import Run
 from ganbench.report.names import parse_metric
-
-#: Provenance fields that must agree for two scores to be comparable (a protocol).
-PROTOCOL_FIELDS = ("dataset", "reference_split", "num_real", "num_gen", "image_shape", "feature_extractor",
-                   "weights_sha256", "feature_dim", "resize", "kid_subset_size", "pr_k",
-                   "samples.generator", "samples.truncation", "samples.batchnorm", "samples.checkpoint")
-
-#: Fields whose None means "does not apply to this model" and so matches any value.
-NOT_APPLICABLE_FIELDS = ("samples.batchnorm",)
 
 #: Below this many samples an Inception FID is biased and its 2048-d covariance is
 #: rank-deficient: the score is not comparable with published FIDs.
 INCEPTION_MIN_SAMPLES = 2048
 NOT_PUBLISHED_COMPARABLE = "not comparable with published FIDs"
-
-
-def lookup(prov: Mapping[str, Any], dotted: str) -> Any:
-    """``lookup(p, "samples.generator")`` → ``p["samples"]["generator"]`` or None."""
-    value: Any = prov
-    for part in dotted.split("."):
-        value = value.get(part) if isinstance(value, Mapping) else None
-    return value
-
-
-def protocol(prov: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields of a score's provenance that define its protocol (see PROTOCOL_FIELDS)."""
-    return {f: lookup(prov, f) for f in PROTOCOL_FIELDS}
 
 
 def _key(fields: Mapping[str, Any]) -> str:

@@ -34,14 +34,21 @@ def decimals_for(half_width: float) -> int:
 def mean_pm(s: Summary, max_sig: int = 6) -> tuple[str, str]:
     """(``"42.9"``, ``"± 1.3"``): two significant digits of the half-width, the mean to the
     same decimals (at most ``max_sig`` significant digits); ``""`` when n = 1."""
-    if s.n < 2 or math.isnan(s.half_width):
+    if s.n < 2:
         return sig(s.mean), ""
-    if s.half_width == 0:
-        return sig(s.mean), "± 0"
-    d = decimals_for(s.half_width)
-    if s.mean:
-        d = min(d, max(0, max_sig - 1 - math.floor(math.log10(abs(s.mean)))))
-    return f"{s.mean:,.{d}f}", f"± {s.half_width:,.{d}f}"
+    return value_pm(s.mean, s.half_width, max_sig)
+
+
+def value_pm(value: float, half_width: float, max_sig: int = 6) -> tuple[str, str]:
+    """:func:`mean_pm` for any value and half-width (an evaluation-noise interval, say)."""
+    if half_width is None or math.isnan(half_width):
+        return sig(value), ""
+    if half_width == 0:
+        return sig(value), "± 0"
+    d = decimals_for(half_width)
+    if value:
+        d = min(d, max(0, max_sig - 1 - math.floor(math.log10(abs(value)))))
+    return f"{value:,.{d}f}", f"± {half_width:,.{d}f}"
 
 
 def signed(x: float, like: float | None = None) -> str:

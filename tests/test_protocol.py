@@ -1,0 +1,42 @@
+"""protocol_difference: the one function the report and `ganbench check` ask whether two
+scores may be compared (issue 16)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ganbench.protocol import PROTOCOL_FIELDS, protocol, protocol_difference
+from tests.test_report_data import provenance
+
+
+@pytest.mark.parametrize("field,value,said", [
+    ("num_real", 10000, "num_real 2000 vs 10000"),
+    ("reference_split", "train", "reference_split test vs train"),
+    ("weights_sha256", "ef" * 32, "weights_sha256 abababababab… vs efefefefefef…"),
+    ("resize", "nearest", "resize bilinear to 299x299 vs nearest"),
+    ("class_reference", "true labels", "class_reference not recorded vs true labels"),
+    ("samples.truncation", 0.7, "samples.truncation 1.0 vs 0.7"),
+])
+def test_names_the_field_that_differs(field, value, said):
+    a = provenance("fid2k", 0)
+    b = provenance("fid2k", 0, **{field: value})
+    assert protocol_difference(a, b) == said
+    assert protocol_difference(protocol(a), protocol(b)) == said           # flat protocol dicts too
+
+
+def test_none_when_only_what_does_not_define_a_protocol_differs():
+    a = provenance("fid2k", 0)
+    b = provenance("fid2k", 1, **{"samples.seed": 9, "versions": {"torch": "9"}, "engine": "torch"})
+    assert protocol_difference(a, b) is None
+    assert protocol_difference(a, provenance("fid2k", 0, num_real=2000.0)) is None      # 2000 == 2000.0
+    # a mode that does not apply (no BatchNorm: None) matches either mode
+    assert protocol_difference(a, provenance("fid2k", 0, **{"samples.batchnorm": None})) is None
+
+
+def test_the_first_differing_field_in_order_and_unknown_provenance():
+    a = provenance("fid2k", 0)
+    b = provenance("fid2k", 0, num_real=250, resize="nearest", dataset="mnist")
+    assert protocol_difference(a, b) == "dataset fashion-mnist vs mnist"
+    assert PROTOCOL_FIELDS[0] == "dataset"
+    assert protocol_difference({}, {}) is None
+    assert protocol_difference(a, {}) == "dataset fashion-mnist vs not recorded"
