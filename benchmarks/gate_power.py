@@ -1,0 +1,185 @@
+"""The power of CI's metric gate: plant realistic regressions one at a time into CI's
+configuration and report which ones `.ci/thresholds.yaml` catches (not run in CI).
+
+A scratch clone of this repository (HEAD) gets ``params.yaml`` + ``params.ci.yaml`` and
+runs CI's reduced pipeline once, unmodified; then each plant is applied on top
+(a params overlay, or an edit of the clone's source code, which then runs through
+``PYTHONPATH``), ``dvc repro`` reruns exactly the stages the plant touches, and
+``ganbench check --thresholds`` gates the variants the plant affects. A plant is
+*caught* when a gate fails (exit 1). Finally the unmodified code with fresh seeds
+(``--fresh-seeds``, by default 2 and 3: seeds the bounds were not set on) must pass:
+a gate that fails there is a false alarm.
+
+    python benchmarks/gate_power.py [--plants ema_off images_0_1 ...] [--fresh-seeds 2 3] [--keep DIR]
+
+Takes about as long as five CI pipelines on 2 cores (≈ 45 min).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+VARIANTS = ("dcgan", "wgan_gp", "stylegan", "vae")
+
+
+@dataclass(frozen=True)
+class Plant:
+    """One regression: what it is, the variants it can affect, and how it is planted."""
+
+    name: str
+    what: str
+    variants: tuple[str, ...] = VARIANTS
+    #: Deep-merged into the CI params (a function of them, for relative changes).
+    params: Any = None
+    #: (file in the clone, text, replacement): a code edit.
+    code: tuple[str, str, str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _lr_x10(p: dict[str, Any]) -> dict[str, Any]:
+    return {v: {"g_optim": {"lr": p[v]["g_optim"]["lr"] * 10}} for v in VARIANTS}
+
+
+def _flip_batchnorm(p: dict[str, Any]) -> dict[str, Any]:
+    return {"sample": {"batchnorm": "batch" if p["sample"]["batchnorm"] == "running" else "running"}}
+
+
+PLANTS = {
+    p.name: p for p in (
+        Plant("ema_off", "EMA off: the raw generator is sampled (train.ema_kimg 0)",
+              params={"train": {"ema_kimg": 0.0}, "sample": {"generator": "raw"}}),
+        Plant("images_0_1", "training images scaled to [0, 1] instead of [-1, 1] (a bug in the data loader)",
+              code=("src/ganbench/training/state.py",
+                    "        x = x.contiguous(memory_format=self.memory_format)\n",
+                    "        x = ((x + 1) / 2).contiguous(memory_format=self.memory_format)\n"),
+              variants=VARIANTS),
+        Plant("wgan_gp_no_penalty", "WGAN-GP penalty weight 0", variants=("wgan_gp",),
+              params={"wgan_gp": {"loss": {"gp_weight": 0.0}}}),
+        Plant("r1_off", "StyleGAN's R1 off (gamma 0)", variants=("stylegan",),
+              params={"stylegan": {"loss": {"r1_gamma": 0.0}}}),
+        Plant("g_lr_x10", "generator learning rate x10", params=_lr_x10),
+        Plant("batchnorm_flipped", "the sampling BatchNorm mode flipped", variants=("dcgan", "wgan_gp"),
+              params=_flip_batchnorm),
+    )
+}
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+class Scratch:
+    """A clone running CI's reduced pipeline with its own code (PYTHONPATH)."""
+
+    def __init__(self, where: Path) -> None:
+        self.repo = where / "repo"
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(self.repo)], check=True)
+        shim = where / "shim"
+        shim.mkdir()
+        (shim / "ganbench_pipeline").symlink_to(self.repo / "pipeline")
+        self.env = {**os.environ, "PYTHONPATH": f"{self.repo / 'src'}:{shim}", "DVC_NO_ANALYTICS": "1",
+                    "MLFLOW_DISABLE_TELEMETRY": "true", "CI": "true",
+                    "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+        self.run(["ganbench", "params", "merge", "params.ci.yaml"])
+        self.params = yaml.safe_load((self.repo / "params.yaml").read_text())
+
+    def run(self, cmd: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(cmd, cwd=self.repo, env=self.env, text=True, capture_output=True, check=check)
+
+    def repro(self, params: dict[str, Any]) -> float:
+        (self.repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        start = time.perf_counter()
+        proc = self.run(["dvc", "repro"], check=False)
+        if proc.returncode:
+            raise RuntimeError(f"dvc repro failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        return time.perf_counter() - start
+
+    def gate(self, variants: tuple[str, ...]) -> tuple[int, list[str]]:
+        """Exit code of the gate on ``variants`` and the lines of the gates that failed."""
+        bounds = yaml.safe_load((ROOT / ".ci" / "thresholds.yaml").read_text())
+        subset = {k: v for k, v in bounds.items() if k in variants or not isinstance(v, dict)}
+        gate = self.repo.parent / "gate.yaml"
+        gate.write_text(yaml.safe_dump(subset))
+        proc = self.run(["ganbench", "check", "--thresholds", str(gate), "--eval-metrics", "metrics/eval"],
+                        check=False)
+        failed = [line for line in proc.stdout.splitlines() if line.startswith(("FAIL", "MISS"))]
+        return proc.returncode, failed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--plants", nargs="*", default=list(PLANTS), choices=list(PLANTS))
+    ap.add_argument("--fresh-seeds", nargs="*", type=int, default=[2, 3])
+    ap.add_argument("--keep", type=Path, help="work here and keep it (default: a temporary folder)")
+    args = ap.parse_args()
+    where = args.keep or Path(tempfile.mkdtemp(prefix="gate-power-"))
+    where.mkdir(parents=True, exist_ok=True)
+    try:
+        scratch = Scratch(where)
+        base = scratch.params
+        seconds = scratch.repro(base)
+        code, failed = scratch.gate(VARIANTS)
+        print(f"unmodified CI run ({seconds:.0f} s): gate exit {code}" + (f": {failed}" if failed else ""),
+              flush=True)
+        rows = []
+        for name in args.plants:
+            plant = PLANTS[name]
+            params = copy.deepcopy(base)
+            if plant.params is not None:
+                over = plant.params(base) if callable(plant.params) else plant.params
+                params = deep_merge(params, over)
+            params["variants"] = [v for v in base["variants"] if v in plant.variants]
+            edited = None
+            if plant.code is not None:
+                path, old, new = plant.code
+                edited = scratch.repo / path
+                text = edited.read_text()
+                if old not in text:
+                    raise SystemExit(f"plant {name}: the text to edit is not in {path} any more; update the plant")
+                edited.write_text(text.replace(old, new, 1))
+            try:
+                seconds = scratch.repro(params)
+                code, failed = scratch.gate(plant.variants)
+            finally:
+                if edited is not None:
+                    scratch.run(["git", "checkout", "--", str(edited.relative_to(scratch.repo))])
+            rows.append((plant, code, failed, seconds))
+            print(f"{name}: exit {code} ({seconds:.0f} s) {failed}", flush=True)
+        fresh = dict(base, seeds=list(args.fresh_seeds))
+        seconds = scratch.repro(fresh)
+        for path in (scratch.repo / "metrics" / "eval").glob("*.json"):  # the gate averages every seed's file
+            if int(path.stem.rsplit("-", 1)[1]) not in args.fresh_seeds:
+                path.unlink()
+        fresh_code, fresh_failed = scratch.gate(VARIANTS)
+        print("\n| planted regression | variants | caught | gates that failed |")
+        print("|---|---|---|---|")
+        for plant, code, failed, _ in rows:
+            gates = "; ".join(" ".join(line.split()[1:3]) for line in failed) or "-"
+            print(f"| {plant.what} | {', '.join(plant.variants)} | {'yes' if code == 1 else 'NO'} | {gates} |")
+        alarms = "; ".join(" ".join(line.split()[1:3]) for line in fresh_failed) or "none"
+        print(f"\ncaught {sum(code == 1 for _, code, _, _ in rows)} of {len(rows)}; fresh seeds "
+              f"{args.fresh_seeds} of the unmodified code: gate exit {fresh_code}, false alarms: {alarms} "
+              f"({seconds:.0f} s)")
+    finally:
+        if args.keep is None:
+            shutil.rmtree(where, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
