@@ -53,6 +53,11 @@ def check(
         bound = f"{r['direction']} {r['bound']:.4g}"
         typer.echo(f"{status:4} {r['variant']:<10} {r['metric']:<20} {r['seeds']:>5} {value:>10} {bound:>12} "
                    f"{margin:>10}")
+    if source is not None:
+        from ganbench.thresholds import unattainable
+
+        for line in unattainable(load_thresholds(thresholds), source):
+            typer.echo(f"check: warning: {line}", err=True)
     if source is None:
         typer.echo(f"check: {thresholds} declares no protocol ({PROTOCOL_KEY}: <folder of the eval results the "
                    "bounds were set from>), so bounds are matched by metric name only", err=True)

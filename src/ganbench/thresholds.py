@@ -27,8 +27,6 @@ from ganbench.errors import ParamsError
 from ganbench.io import read_json_object
 from ganbench.protocol import protocol_difference, score_provenance
 
-#: Metrics where higher is better are gated from below; all others from above.
-HIGHER_IS_BETTER = re.compile(r"^(precision|recall|classes_covered|class_accuracy)")
 
 #: The reserved key of a thresholds file that declares the bounds' protocol.
 PROTOCOL_KEY = "protocol_from"
@@ -108,6 +106,43 @@ def protocol_refusal(metric: str, runs: list[dict[str, Any]], declared: list[dic
     return None
 
 
+def direction(metric: str) -> str:
+    """``higher`` (gated from below) or ``lower`` (from above), as the metric that writes
+    the value declares it (``MetricSpec.better``)."""
+    from ganbench.metrics.registry import value_spec
+
+    try:
+        spec, prefix = value_spec(metric)
+    except KeyError:
+        raise ParamsError(f"thresholds name {metric!r}, which no registered metric writes; use a value name "
+                          "from metrics/eval/*.json (e.g. fid2k)") from None
+    return spec.better[prefix]
+
+
+def unattainable(thresholds: dict[str, dict[str, float]], protocol_dir: Path) -> list[str]:
+    """Bounds that can never fail (or never pass): outside the range the metric can take
+    (``MetricSpec.attainable``) for the protocol of the eval results in ``protocol_dir``
+    (e.g. ``class_kl1k ≤ 12.7`` when a one-class generator scores 10.3). One line each."""
+    from ganbench.metrics.registry import value_spec
+
+    problems = []
+    for variant, bounds in thresholds.items():
+        runs = _runs(protocol_dir, variant)
+        for metric, bound in bounds.items():
+            spec, prefix = value_spec(metric)
+            prov = score_provenance(runs[0], metric.removesuffix("_std")) if runs else {}
+            low, high = spec.attainable_range(prefix, prov)
+            if spec.better[prefix] == "lower":  # an upper bound: useless at or above the maximum
+                useless = (high is not None and bound >= high) or (low is not None and bound < low)
+            else:  # a lower bound: useless at or below the minimum
+                useless = (low is not None and bound <= low) or (high is not None and bound > high)
+            if useless:
+                problems.append(f"{variant} {metric} bound {bound:g} is outside what the metric can take "
+                                f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]: "
+                                "it can never fail")
+    return problems
+
+
 def check(thresholds: dict[str, dict[str, float]], eval_dir: Path,
           protocol_dir: Path | None = None) -> list[dict[str, Any]]:
     """One row per (variant, metric): the mean over seeds, the bound, its direction, the
@@ -124,7 +159,7 @@ def check(thresholds: dict[str, dict[str, float]], eval_dir: Path,
             present = bool(values) and all(isinstance(v, (int, float)) for v in values)
             value = sum(values) / len(values) if present else None
             refused = protocol_refusal(metric, runs, declared, protocol_dir) if present else None
-            higher = bool(HIGHER_IS_BETTER.match(metric))
+            higher = direction(metric) == "higher"
             ok = present and refused is None and (value >= bound if higher else value <= bound)
             rows.append({"variant": variant, "metric": metric, "value": value, "bound": bound,
                          "direction": "min" if higher else "max", "seeds": len(runs), "ok": ok,

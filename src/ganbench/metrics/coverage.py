@@ -133,6 +133,22 @@ def kl_divergence(p: np.ndarray, q: np.ndarray, epsilon: float = 1e-6) -> float:
     return float(np.sum(p[nz] * np.log(p[nz] / q[nz])))
 
 
+def worst_kl(provenance: dict[str, Any]) -> float:
+    """The largest ``class_kl`` a generator can score against the reference recorded in a
+    score's provenance: all its samples in one class (the worst such class)."""
+    cov = _coverage(provenance)
+    ref = np.asarray(cov["ref_hist"], dtype=np.float64)
+    epsilon = float(cov.get("epsilon", CoverageConfig().epsilon))
+    return max(kl_divergence(ref, np.eye(len(ref))[j], epsilon) for j in range(len(ref)))
+
+
+def _coverage(provenance: dict[str, Any]) -> dict[str, Any]:
+    cov = provenance.get("coverage")
+    if not isinstance(cov, dict) or "ref_hist" not in cov:
+        raise KeyError("the provenance records no class coverage (coverage.ref_hist)")
+    return cov
+
+
 def class_coverage(
     gen_predictions: Any, ref_labels: Any, cfg: CoverageConfig | None = None
 ) -> CoverageResult:
@@ -284,6 +300,9 @@ def _register() -> None:
     register_metric(MetricSpec(
         name="coverage", space="domain", compute=_compute,
         better={"class_kl": "lower", "classes_covered": "higher", "class_accuracy": "higher"},
+        attainable={"class_kl": lambda prov: (0.0, worst_kl(prov)),
+                    "classes_covered": lambda prov: (0.0, float(len(_coverage(prov)["ref_hist"]))),
+                    "class_accuracy": (0.0, 1.0)},
         description="predicted-class histogram of the samples against the classifier's predictions on "
                     "the reference split"))
 

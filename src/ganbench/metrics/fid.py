@@ -36,8 +36,9 @@ def _fd(prefix: str, f: Features, cfg: Any) -> MetricResult:
 
 register_metric(MetricSpec(
     name="fid", space="inception", compute=lambda f, cfg: _fd("fid", f, cfg), better={"fid": "lower"},
+    attainable={"fid": (0.0, None)},
     description="Fréchet Inception Distance (pytorch-fid pool3 features)"))
 register_metric(MetricSpec(
     name="fd_domain", space="domain", compute=lambda f, cfg: _fd("fd_domain", f, cfg),
-    better={"fd_domain": "lower"},
+    better={"fd_domain": "lower"}, attainable={"fd_domain": (0.0, None)},
     description="Fréchet distance on the domain classifier's penultimate features"))

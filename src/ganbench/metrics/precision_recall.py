@@ -302,6 +302,7 @@ def _register() -> None:
 
     register_metric(MetricSpec(name="pr", space="inception", compute=_compute,
                                better={"precision": "higher", "recall": "higher"},
+                               attainable={"precision": (0.0, 1.0), "recall": (0.0, 1.0)},
                                description="improved precision (fidelity) and recall (diversity)"))
 
 

@@ -13,6 +13,7 @@ Every value's name carries the sample count N it was made with (``fid2k``, ``kid
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -22,6 +23,8 @@ import numpy as np
 from ganbench.registry import Registry
 
 Space = Literal["inception", "domain"]
+#: (lowest, highest) value a metric can take; None: unbounded on that side.
+Range = tuple[float | None, float | None]
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,14 @@ class MetricSpec:
     #: Which direction is better, for each value-name prefix (e.g. {"fid": "lower"}).
     better: dict[str, Literal["lower", "higher"]]
     description: str = ""
+    #: The values each value-name prefix can take: (low, high), None for an open end, or
+    #: a function of the value's provenance giving them (class_kl's maximum follows from
+    #: the reference's class histogram). A gate outside this range can never fail.
+    attainable: dict[str, Range | Callable[[dict[str, Any]], Range]] = field(default_factory=dict)
+
+    def attainable_range(self, prefix: str, provenance: dict[str, Any]) -> Range:
+        found = self.attainable.get(prefix, (None, None))
+        return found(provenance) if callable(found) else found
 
 
 METRICS: Registry[MetricSpec] = Registry("metric")
@@ -80,6 +91,21 @@ METRICS: Registry[MetricSpec] = Registry("metric")
 
 def register_metric(spec: MetricSpec) -> MetricSpec:
     return METRICS.register(spec.name)(spec)
+
+
+_VALUE = re.compile(r"^(?P<prefix>[a-z_]+?)(?P<n>\d+k?)(?P<std>_std)?$")
+
+
+def value_spec(name: str) -> tuple[MetricSpec, str]:
+    """The registered metric that writes the value ``name`` (``fid2k``, ``class_kl1k``,
+    ``kid250_std``) and the value's prefix (``fid``, ``class_kl``); KeyError if none does."""
+    match = _VALUE.match(name)
+    if match is not None:
+        for spec_name in METRICS.names():
+            spec = METRICS.get(spec_name)
+            if match["prefix"] in spec.better:
+                return spec, match["prefix"]
+    raise KeyError(f"no registered metric writes a value named {name!r}")
 
 
 def with_n(prefix: str, n: int) -> str:
