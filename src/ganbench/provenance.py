@@ -62,6 +62,8 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
                    "src/ganbench/progress.py"),
     "domain-reference": ("pipeline/domain_reference.py", *_REAL_IMAGES, *_COMMON, *_EXTRACT,
                          "src/ganbench/metrics/domain.py"),
+    "probe-reference": ("pipeline/probe_reference.py", *_REAL_IMAGES, *_COMMON, *_EXTRACT,
+                        "src/ganbench/metrics/domain.py"),
     "train": ("pipeline/train.py", *_COMMON, *_DATA, "src/ganbench/models", "src/ganbench/nn",
               "src/ganbench/losses", "src/ganbench/training", "src/ganbench/tracking",
               "src/ganbench/sampling/__init__.py", "src/ganbench/sampling/latents.py",
