@@ -3,7 +3,9 @@
 ``main()`` imports only the module of the command it runs (the full app is built for
 ``--help`` and for tests), so a stage loads, and depends on, only its own code. With
 ``$GANBENCH_TRACE_MODULES`` set to a file, each command appends the package files it
-loaded to it as JSON lines (how the tests check dvc.yaml's code deps)."""
+loaded and the files below the working directory it opened for reading to it as JSON
+lines (how the tests check dvc.yaml's code deps, and that only the stages meant to read
+the test split do)."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ import typer  # noqa: E402
 COMMANDS = {
     "download": "download", "preprocess": "preprocess", "fid-weights": "fid_weights",
     "reference": "reference", "classifier": "classifier", "domain-reference": "domain_reference",
-    "train": "train", "sample": "sample", "evaluate": "evaluate", "report": "report",
+    "probe-reference": "probe_reference", "train": "train", "sample": "sample", "evaluate": "evaluate", "report": "report",
     "generate": "generate", "check": "check", "params": "params",
 }
 #: Commands that are sub-apps with their own subcommands.
@@ -61,7 +63,27 @@ def __getattr__(name: str) -> typer.Typer:
     raise AttributeError(name)
 
 
-def _trace(path: str, command: str) -> None:
+def _record_reads() -> set[str]:
+    """Start recording the files this process opens for reading (an audit hook on
+    ``open``: builtins.open, io.open, os.open), as given; returns the set it fills."""
+    reads: set[str] = set()
+    write_only = os.O_WRONLY
+
+    def hook(event: str, args: tuple) -> None:
+        if event != "open" or not args or not isinstance(args[0], (str, bytes, os.PathLike)):
+            return
+        mode, flags = (args[1], args[2]) if len(args) > 2 else (None, 0)
+        if isinstance(mode, str) and not ("r" in mode or "+" in mode):
+            return
+        if mode is None and isinstance(flags, int) and flags & os.O_ACCMODE == write_only:
+            return
+        reads.add(os.fsdecode(args[0]))
+
+    sys.addaudithook(hook)
+    return reads
+
+
+def _trace(path: str, command: str, reads: set[str]) -> None:
     roots = {"src/ganbench/": Path(importlib.import_module("ganbench").__file__).resolve().parent,
              "pipeline/": Path(__file__).resolve().parent}
     files = set()
@@ -73,8 +95,14 @@ def _trace(path: str, command: str) -> None:
         for prefix, root in roots.items():
             if origin.is_relative_to(root):
                 files.add(prefix + origin.relative_to(root).as_posix())
+    cwd = Path.cwd()
+    opened = set()
+    for name in list(reads):
+        target = Path(os.path.abspath(name))
+        if target.is_relative_to(cwd) and target.suffix not in (".py", ".pyc"):
+            opened.add(target.relative_to(cwd).as_posix())
     with open(path, "a") as f:
-        f.write(json.dumps({"command": command, "files": sorted(files)}) + "\n")
+        f.write(json.dumps({"command": command, "files": sorted(files), "reads": sorted(opened)}) + "\n")
 
 
 def main() -> None:
@@ -90,7 +118,7 @@ def main() -> None:
         typer.secho(f"error: {err}", err=True, fg=typer.colors.RED)
         raise SystemExit(1) from None
     if os.environ.get("GANBENCH_TRACE_MODULES") and command in COMMANDS:
-        atexit.register(_trace, os.environ["GANBENCH_TRACE_MODULES"], command)
+        atexit.register(_trace, os.environ["GANBENCH_TRACE_MODULES"], command, _record_reads())
     if command in COMMANDS:
         build_app([command])()
     else:

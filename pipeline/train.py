@@ -24,7 +24,8 @@ def train(
     params: ParamsOption = Path("params.yaml"),
     processed: Annotated[Path, typer.Option(help="Preprocessed data folder.")] = Path("data/processed"),
     classifier: Annotated[Path | None, typer.Option(help="Domain classifier (training-time metric).")] = None,
-    domain_reference: Annotated[Path | None, typer.Option(help="Its reference features.")] = None,
+    probe_reference: Annotated[Path | None, typer.Option(
+        help="Its reference: features of training images (the probe-reference stage).")] = None,
     out: Annotated[Path, typer.Option(help="Model folder: checkpoint.pt, best.pt, history.csv, run.json.")] = Path(
         "models/dcgan-0"),
     metrics: Annotated[Path, typer.Option(help="Training metrics JSON to write.")] = Path(
@@ -61,7 +62,7 @@ def train(
         args = ["ganbench_pipeline.cli", "train", variant, "--seed", str(seed), "--params", str(params),
                 "--processed", str(processed), "--out", str(out), "--metrics", str(metrics), "--plots",
                 str(plots), "--nproc", str(processes)]
-        for flag, value in (("--classifier", classifier), ("--domain-reference", domain_reference),
+        for flag, value in (("--classifier", classifier), ("--probe-reference", probe_reference),
                             ("--curves", curves)):
             if value is not None:
                 args += [flag, str(value)]
@@ -78,14 +79,14 @@ def train(
         raise typer.Exit(code=code)
     try:
         _train(p, root, key, variant, seed, world, processed, out, metrics, plots, curves, classifier,
-               domain_reference)
+               probe_reference)
     finally:
         destroy_process_group()
 
 
 def _train(p, root: Path, key: str, variant: str, seed: int, world, processed: Path, out: Path,  # noqa: ANN001
            metrics: Path, plots: Path, curves: Path | None, classifier: Path | None,
-           domain_reference: Path | None) -> None:
+           probe_reference: Path | None) -> None:
     """The training of one process (all of it in one process, or one rank's share)."""
     from ganbench.errors import GanbenchError, TrainingInterrupted
     from ganbench.io import write_json
@@ -102,7 +103,7 @@ def _train(p, root: Path, key: str, variant: str, seed: int, world, processed: P
                 "mlflow.tracking_uri or $MLFLOW_TRACKING_URI at one that answers, or set "
                 "mlflow.offline: true to train now and send the run's history later")
         quick_failures(uri)
-    probe_files = ProbeFiles(classifier, domain_reference) if classifier and domain_reference else None
+    probe_files = ProbeFiles(classifier, probe_reference) if classifier and probe_reference else None
     setup = prepare_training(p, variant, seed, processed, out, probe_files, world=world)
     if setup.restart_reason and world.main:
         log.info("train %s: training from scratch: %s", key, setup.restart_reason)

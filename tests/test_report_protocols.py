@@ -91,3 +91,12 @@ def test_a_mode_that_does_not_apply_does_not_split_the_comparison(tmp_path):
         "stylegan") else {"samples.batchnorm": "batch" if key == "dcgan-0" else "running"})
     assert len([c for c in rep.columns if c.metric == "fid2k"]) > 1
     assert any("different protocols" in w for w in rep.warnings)
+
+
+def test_the_cost_table_shows_the_ema_half_life_in_effect(tmp_path):
+    """The half-life after the ramp-up, in kimg and G steps, not the nominal ema_kimg."""
+    effective = {"ema_kimg": 10.0, "ema_rampup": 0.05, "ema_half_life_kimg": 2.4, "ema_half_life_g_steps": 75.0}
+    rep = report_for(tmp_path, train_over=lambda key: effective if key.startswith("dcgan") else {"ema_kimg": 10.0})
+    cells = {r.variant: r.cells["EMA half-life"] for r in rep.costs}
+    assert cells == {"dcgan": "2.4 kimg / 75 G steps", "stylegan": "10 kimg (nominal)"}
+    assert "2.4 kimg / 75 G steps" in render_markdown(rep, {})

@@ -33,11 +33,13 @@ _COMMON = (
     "src/ganbench/registry.py",
     "src/ganbench/numerics.py",
 )
+#: Device selection: loaded by the stages that compute with networks.
+_RUNTIME = "src/ganbench/runtime.py"
 #: Reading the preprocessed tensors.
 _DATA = ("src/ganbench/data/__init__.py", "src/ganbench/data/dataset.py")
 #: Feature extraction shared by references and evaluation.
 _EXTRACT = ("src/ganbench/metrics/extract.py", "src/ganbench/metrics/reference.py",
-            "src/ganbench/progress.py", "src/ganbench/runtime.py")
+            "src/ganbench/progress.py", _RUNTIME)
 _INCEPTION = ("src/ganbench/metrics/inception_weights.py", "src/ganbench/metrics/inception_features.py",
               "src/ganbench/metrics/onnx_engine.py", "src/ganbench/provenance.py")
 _REAL_IMAGES = ("pipeline/reference.py", *_DATA, "src/ganbench/sampling/__init__.py",
@@ -55,28 +57,27 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     "preprocess": ("pipeline/preprocess.py", *_COMMON, *_DATA, "src/ganbench/data/idx.py",
                    "src/ganbench/data/sources.py", "src/ganbench/data/preprocess.py"),
     "fid-weights": ("pipeline/fid_weights.py", *_COMMON, "src/ganbench/metrics/inception_weights.py",
-                    "src/ganbench/runtime.py",
-                    "src/ganbench/provenance.py"),
+                    "src/ganbench/provenance.py", _RUNTIME),
     "reference": (*_REAL_IMAGES, *_COMMON, *_EXTRACT, *_INCEPTION),
     "classifier": ("pipeline/classifier.py", *_COMMON, *_DATA, "src/ganbench/metrics/domain.py",
                    "src/ganbench/progress.py"),
     "domain-reference": ("pipeline/domain_reference.py", *_REAL_IMAGES, *_COMMON, *_EXTRACT,
                          "src/ganbench/metrics/domain.py", "src/ganbench/metrics/coverage.py"),
-    "train": ("pipeline/train.py", *_COMMON, *_DATA, "src/ganbench/runtime.py", "src/ganbench/models",
-              "src/ganbench/nn",
+    "probe-reference": ("pipeline/probe_reference.py", *_REAL_IMAGES, *_COMMON, *_EXTRACT,
+                        "src/ganbench/metrics/domain.py"),
+    "train": ("pipeline/train.py", *_COMMON, *_DATA, "src/ganbench/models", "src/ganbench/nn",
               "src/ganbench/losses", "src/ganbench/training", "src/ganbench/tracking",
               "src/ganbench/sampling/__init__.py", "src/ganbench/sampling/latents.py",
               "src/ganbench/sampling/generate.py", "src/ganbench/sampling/files.py",
               "src/ganbench/metrics/probe.py", "src/ganbench/metrics/domain.py",
               "src/ganbench/metrics/frechet.py", "src/ganbench/metrics/reference.py",
-              "src/ganbench/provenance.py", "src/ganbench/progress.py"),
-    "sample": ("pipeline/sample.py", *_COMMON, "src/ganbench/runtime.py", "src/ganbench/models",
-               "src/ganbench/nn",
+              "src/ganbench/provenance.py", "src/ganbench/progress.py", _RUNTIME),
+    "sample": ("pipeline/sample.py", *_COMMON, "src/ganbench/models", "src/ganbench/nn",
                "src/ganbench/losses", "src/ganbench/training/__init__.py",
                "src/ganbench/training/checkpoint.py", "src/ganbench/training/state.py",
                "src/ganbench/training/ema.py", "src/ganbench/training/accel.py",
                "src/ganbench/training/distributed.py", "src/ganbench/sampling", "src/ganbench/tracking",
-               "src/ganbench/progress.py"),
+               "src/ganbench/progress.py", _RUNTIME),
     "evaluate": ("pipeline/evaluate.py", *_COMMON, "src/ganbench/sampling/__init__.py",
                  "src/ganbench/sampling/files.py", *_EXTRACT, *_INCEPTION, "src/ganbench/metrics/domain.py",
                  "src/ganbench/metrics/evaluate.py", "src/ganbench/metrics/fid.py",

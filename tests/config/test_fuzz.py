@@ -22,7 +22,7 @@ BASE = yaml.safe_load((ROOT / "params.yaml").read_text())
 KEYS = sorted(flatten(BASE))
 #: Stages that fail fast without data once their params are read.
 STAGES = (["train", "dcgan", "--seed", "0"], ["train", "vae", "--seed", "3"], ["sample", "dcgan"], ["evaluate", "dcgan"], ["report"],
-          ["reference"], ["classifier"], ["domain-reference"])
+          ["reference"], ["classifier"], ["domain-reference"], ["probe-reference"])
 
 values = st.one_of(
     st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True),

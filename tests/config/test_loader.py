@@ -110,6 +110,26 @@ def test_ema_sampling_needs_an_ema(tmp_path):
         load(tmp_path, {"variants": [], "train": {"ema_kimg": 0}, "sample": {"generator": "ema"}})
 
 
+def test_auto_follows_stylegan2_ada_and_resolves_to_the_former_defaults(tmp_path):
+    """train.py's `auto` cfg: ema_kimg = batch·10/32, ema_rampup = 0.05, γ = 0.0002·res²/batch.
+    The defaults (32×32, batch 32) resolve to the numbers params.yaml used to state."""
+    committed = read_yaml(ROOT / "params.yaml")
+    assert committed["train"]["ema_kimg"] == committed["train"]["ema_rampup"] == "auto"
+    assert committed["stylegan"]["loss"]["r1_gamma"] == "auto"
+    p = load_params(ROOT / "params.yaml", VARIANTS)
+    assert (p.train.ema_kimg, p.train.ema_rampup, p.model("stylegan").loss.r1_gamma) == (10.0, 0.05, 0.0064)
+    p = load(tmp_path, {"variants": ["stylegan"], "data": {"resolution": 64}, "train": {"batch_size": 64},
+                        "stylegan": {}})
+    assert p.train.ema_kimg == 20.0 and p.model("stylegan").loss.r1_gamma == pytest.approx(0.0002 * 64**2 / 64)
+    p = load(tmp_path, {"variants": ["stylegan"], "train": {"ema_kimg": 3.0, "ema_rampup": 0.0},
+                        "stylegan": {"loss": {"r1_gamma": 0.5}}})
+    assert (p.train.ema_kimg, p.train.ema_rampup, p.model("stylegan").loss.r1_gamma) == (3.0, 0.0, 0.5)
+    with pytest.raises(ParamsError, match=r"'train.ema_kimg' must be ≥ 0 or auto"):
+        load(tmp_path, {"variants": [], "train": {"ema_kimg": -1}})
+    with pytest.raises(ParamsError, match=r"'train.ema_kimg' must be float \| 'auto', got 'automatic'"):
+        load(tmp_path, {"variants": [], "train": {"ema_kimg": "automatic"}})
+
+
 def test_flatten_and_merge():
     assert flatten({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
     assert deep_merge({"a": {"b": 1, "c": 2}, "l": [1]}, {"a": {"c": 3}, "l": [2]}) == {"a": {"b": 1, "c": 3}, "l": [2]}

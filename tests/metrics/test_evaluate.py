@@ -76,7 +76,8 @@ def project(tmp_path_factory):
                   "domain_num_real": 0, "kid_subset_size": 32, "kid_subsets": 10, "weights_source": "fid-helper"},
         classifier={**params["classifier"], "epochs": 1, "width": 8, "feature_dim": 32, "batch_size": 64},
         runtime={**params["runtime"], "device": "cpu", "eval_batch_size": 32},
-        sample={**params["sample"], "num": 100})
+        sample={**params["sample"], "num": 100},
+        train={**params["train"], "eval_num_real": 150})
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     run = CliRunner()
     P = ["--params", str(root / "params.yaml")]
@@ -88,7 +89,9 @@ def project(tmp_path_factory):
                  ["classifier", "--processed", str(root / "processed"), "--out", str(root / "clf.pt"),
                   "--metrics", str(root / "clf.json")],
                  ["domain-reference", "--processed", str(root / "processed"), "--classifier",
-                  str(root / "clf.pt"), "--out", str(root / "domain-ref")]):
+                  str(root / "clf.pt"), "--out", str(root / "domain-ref")],
+                 ["probe-reference", "--processed", str(root / "processed"), "--classifier",
+                  str(root / "clf.pt"), "--out", str(root / "probe-ref")]):
         res = run.invoke(app, [*args[:1], *P, *args[1:]])
         assert res.exit_code == 0, f"{args[0]}: {res.output}"
     return root
@@ -110,9 +113,16 @@ def test_reference_and_classifier_stages_record_how_they_were_made(project):
     assert meta["num_real"] == 64 and meta["weights_sha256"] == inc.KNOWN_SHA256
     assert meta["reference_split"] == "test" and meta["image_shape"] == [1, 32, 32]
     clf = json.loads((project / "clf.json").read_text())
-    assert 0.0 <= clf["test_accuracy"] <= 1.0 and len(clf["weights_sha256"]) == 64
+    assert 0.0 <= clf["train_accuracy"] <= 1.0 and len(clf["weights_sha256"]) == 64
+    assert not any("test" in key for key in clf)  # the classifier stage reads no test image
     dmeta = json.loads((project / "domain-ref" / "meta.json").read_text())
     assert dmeta["num_real"] == 100 and dmeta["weights_sha256"] == clf["weights_sha256"]
+    # The accuracy on the reference split is measured where that split is read.
+    assert dmeta["reference_split"] == "test" and 0.0 <= dmeta["accuracy_on_reference"] <= 1.0
+    assert dmeta["accuracy_bar"] is None and dmeta["meets_bar"] is None  # no bar for this dataset
+    pmeta = json.loads((project / "probe-ref" / "meta.json").read_text())
+    assert pmeta["reference_split"] == "train" and pmeta["num_real"] == 150
+    assert pmeta["weights_sha256"] == clf["weights_sha256"]
 
 
 def test_every_metric_with_its_n_and_provenance(project):
@@ -133,7 +143,9 @@ def test_every_metric_with_its_n_and_provenance(project):
     assert p["versions"]["torch"] and p["engine"] in ("onnx", "torch")
     assert prov["kid64"]["kid_subset_size"] == 32 and prov["precision64"]["pr_k"] == 3
     d = prov["fd_domain100"]
-    assert d["classifier_accuracy"] is not None and d["num_real"] == 100 and d["feature_dim"] == 32
+    dmeta = json.loads((project / "domain-ref" / "meta.json").read_text())
+    assert d["classifier_accuracy"] == dmeta["accuracy_on_reference"]
+    assert d["num_real"] == 100 and d["feature_dim"] == 32
     ref_pred = np.load(project / "domain-ref" / "predictions.npz")["predictions"]
     assert prov["class_kl100"]["coverage"]["num_reference_classes"] == len(set(ref_pred.tolist()))
     assert "predictions" in prov["class_kl100"]["class_reference"]

@@ -31,7 +31,7 @@ def classifier_and_images(tmp_path_factory):
     te = read_idx(root / "t10k-images-idx3-ubyte.gz")
     cfg = domain.ClassifierConfig(width=8, feature_dim=48, epochs=2, batch_size=32, lr=1e-2)
     x = to_tensor(tr, 32, 1)
-    model, _ = domain.train_classifier(x, tr_y, x[:32], tr_y[:32], cfg)
+    model, _ = domain.train_classifier(x, tr_y, cfg)
     return model, np.pad(te, ((0, 0), (2, 2), (2, 2)))[:, None]
 
 

@@ -27,6 +27,8 @@ from tests.fixtures import make_fake_dataset
 
 __all__ = [
     "BIN",
+    "READS_TEST_SPLIT",
+    "TEST_DERIVED",
     "ROOT",
     "MlflowServer",
     "Shell",
@@ -39,6 +41,11 @@ __all__ = [
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+#: Only these stages may read the test split or anything made from it.
+READS_TEST_SPLIT = frozenset({"reference", "domain-reference", "evaluate"})
+#: The processed test split, and the references made from it (the outputs of the
+#: reference and domain-reference stages).
+TEST_DERIVED = ("data/processed/test.pt", "data/reference/", "data/domain-reference/")
 
 
 def tiny_overlay(source_dir: Path) -> dict:
@@ -47,7 +54,7 @@ def tiny_overlay(source_dir: Path) -> dict:
         "variants": ["dcgan"],
         "seeds": [0],
         "train": {"budget": "kimg", "kimg": 0.64, "batch_size": 16, "ema_kimg": 0.05, "eval_every_kimg": 0.32,
-                  "eval_num": 40},
+                  "eval_num": 40, "eval_num_real": 0, "ema_bn_batches": 2},
         "sample": {"num": 40, "seed": 1, "batch_size": 20, "grid_size": 16},
         "evaluate": {"reference_split": "test", "num_gen": 40, "num_real": 40, "domain_num_gen": 40,
                      "domain_num_real": 0, "kid_subset_size": 20, "kid_subsets": 5, "weights_source": "fid-helper"},

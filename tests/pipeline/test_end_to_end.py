@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from ganbench_pipeline.cli import app
 from tests.fixtures import make_fake_dataset
-from tests.pipeline.project import ROOT, make_project, merge, tiny_overlay
+from tests.pipeline.project import READS_TEST_SPLIT, ROOT, TEST_DERIVED, make_project, merge, tiny_overlay
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -49,6 +49,22 @@ def check_traced_code(repo: Path) -> None:
         assert not unused, f"{stage} depends on {unused} but never loads them"
 
 
+def check_test_split_reads(repo: Path) -> None:
+    """No command but those of READS_TEST_SPLIT opened the test split or a file made from
+    it (GANBENCH_TRACE_MODULES records the files each command opened for reading): every
+    choice made during or after training uses training data only."""
+    reads: dict[str, set[str]] = {}
+    for line in (repo / "trace.jsonl").read_text().splitlines():
+        entry = json.loads(line)
+        reads.setdefault(entry["command"], set()).update(entry["reads"])
+    assert "data/processed/test.pt" in reads["reference"]  # the trace sees what a stage reads
+    assert "data/processed/train.pt" in reads["train"] and "data/probe-reference/features.npz" in reads["train"]
+    for command, files in sorted(reads.items()):
+        if command not in READS_TEST_SPLIT:
+            leaked = sorted(f for f in files if f.startswith(TEST_DERIVED))
+            assert not leaked, f"{command} reads {leaked}: only {sorted(READS_TEST_SPLIT)} may read the test split"
+
+
 def run_of(repo: Path) -> str:
     return json.loads((repo / "models/dcgan-0/run.json").read_text())["run_id"]
 
@@ -70,7 +86,7 @@ def test_dvc_reruns_do_the_right_thing(project):
     # 1. A first run runs every stage.
     ran, _ = sh.repro()
     assert set(ran) == {"download", "preprocess", "fid-weights", "reference", "classifier", "domain-reference",
-                        "train@dcgan-0", "sample@dcgan-0", "evaluate@dcgan-0", "report"}
+                        "probe-reference", "train@dcgan-0", "sample@dcgan-0", "evaluate@dcgan-0", "report"}
     run_id = run_of(repo)
     train = json.loads((repo / "metrics/train/dcgan-0.json").read_text())
     assert train["kimg"] == pytest.approx(0.64) and train["g_steps"] == 40
@@ -110,8 +126,10 @@ def test_dvc_reruns_do_the_right_thing(project):
        "--best", "models/dcgan-0/best.pt", "--run", "none.json", "--out", "again.npz", "--grid", "again.png")
     assert (repo / "again.npz").read_bytes() == (repo / "samples/dcgan-0.npz").read_bytes()
 
-    # Every stage loaded exactly the package code dvc.yaml declares for it.
+    # Every stage loaded exactly the package code dvc.yaml declares for it, and only the
+    # reference, domain-reference and evaluate stages read the test split.
     check_traced_code(repo)
+    check_test_split_reads(repo)
 
     # 2. Nothing changed: nothing runs.
     ran, text = sh.repro()

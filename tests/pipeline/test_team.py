@@ -18,7 +18,7 @@ from tests.pipeline.project import live_members, make_project, mlflow_server, po
 pytestmark = pytest.mark.timeout(900)
 
 STAGES = {"download", "preprocess", "fid-weights", "reference", "classifier", "domain-reference",
-          "train@dcgan-0", "sample@dcgan-0", "evaluate@dcgan-0", "report"}
+          "probe-reference", "train@dcgan-0", "sample@dcgan-0", "evaluate@dcgan-0", "report"}
 LOSS_STEPS = list(range(5, 41, 5))  # the tiny params: 40 G steps, flushed every 5
 
 

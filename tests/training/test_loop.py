@@ -15,7 +15,7 @@ from ganbench.models import VARIANTS
 from ganbench.models.base import Geometry
 from ganbench.sampling.latents import latents
 from ganbench.training.budget import Budget
-from ganbench.training.ema import EMA
+from ganbench.training.ema import EMA, BatchNormRecalibration
 from ganbench.training.loop import Cadence, Grid, ScalarAccumulator, images_per_step, train_loop
 from ganbench.training.optim import lazy_regularization_correction, make_optimizer
 from ganbench.training.state import Progress, RealBatches, Trainee
@@ -43,9 +43,11 @@ def make_trainee(loss="nonsaturating", lr=2e-4, seed=0, ema_kimg=0.0, **loss_kw)
     G, D = spec.build(cfg.model, Geometry(1, 32, 0))
     obj = OBJECTIVES.get(cfg.loss.name)(cfg.loss, G, D)
     images = torch.rand(64, 1, 32, 32) * 2 - 1
+    recalibration = BatchNormRecalibration(batches=2, batch_size=8, z_dim=8, num_classes=0, seed=seed,
+                                           device=torch.device("cpu"))
     return Trainee(G, D, obj, make_optimizer(G, cfg.g_optim), make_optimizer(D, cfg.d_optim),
                    RealBatches(images, None, 8, seed, torch.device("cpu")),
-                   ema=EMA(G, ema_kimg) if ema_kimg else None)
+                   ema=EMA(G, ema_kimg, batchnorm=recalibration) if ema_kimg else None)
 
 
 CADENCE = Cadence(log_every=2, image_every=3, checkpoint_every_images=32)
@@ -209,11 +211,14 @@ def test_lazy_regularization_corrects_the_optimizer():
                                  "d_channel_max": 8}})
     G, D = spec.build(vcfg.model, Geometry(1, 32, 0))
     obj = OBJECTIVES.get("logistic_r1")(vcfg.loss, G, D)
-    assert obj.reg_interval("D") == vcfg.loss.r1_interval and obj.reg_interval("G") is None
-    opt = make_optimizer(D, vcfg.d_optim, obj.reg_interval("D"))
-    r = vcfg.loss.r1_interval / (vcfg.loss.r1_interval + 1)
-    assert opt.param_groups[0]["lr"] == pytest.approx(vcfg.d_optim.lr * r)
-    assert opt.param_groups[0]["betas"][1] == pytest.approx(vcfg.d_optim.betas[1] ** r)
+    # R1 every 16 D steps, path-length regularisation every 4 G steps (stylegan2-ada).
+    assert obj.reg_interval("D") == vcfg.loss.r1_interval == 16
+    assert obj.reg_interval("G") == vcfg.loss.pl_interval == 4
+    for net, opt_cfg, interval in ((D, vcfg.d_optim, 16), (G, vcfg.g_optim, 4)):
+        opt = make_optimizer(net, opt_cfg, obj.reg_interval("D" if net is D else "G"))
+        r = interval / (interval + 1)
+        assert opt.param_groups[0]["lr"] == pytest.approx(opt_cfg.lr * r)
+        assert opt.param_groups[0]["betas"][1] == pytest.approx(opt_cfg.betas[1] ** r)
 
 
 def test_a_non_finite_weight_stops_training_before_anything_is_saved():

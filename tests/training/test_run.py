@@ -118,8 +118,10 @@ def test_conditional_sampling_and_generate(variant, processed, tmp_path):
 
 @pytest.fixture(scope="module")
 def probe_files(processed, tmp_path_factory):
-    """A tiny domain classifier and its reference features, made as the stages make them."""
+    """A tiny domain classifier and its training-split reference features, made as the
+    classifier and probe-reference stages make them."""
     from ganbench.data.dataset import load_split
+    from ganbench.io import sha256_file
     from ganbench.metrics.domain import ClassifierConfig, features_and_predictions, save_classifier, train_classifier
     from ganbench.metrics.reference import save_reference
     from ganbench.sampling.generate import to_uint8
@@ -127,12 +129,12 @@ def probe_files(processed, tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("probe")
     x, y = load_split(processed, "train")
-    tx, ty = load_split(processed, "test")
     cfg = ClassifierConfig(width=4, feature_dim=8, epochs=1, batch_size=32)
-    model, metrics = train_classifier(x, y, tx, ty, cfg)
+    model, metrics = train_classifier(x, y, cfg)
     save_classifier(model, cfg, metrics, tmp / "clf.pt")
-    feats, _ = features_and_predictions(model, to_uint8(tx).numpy())
-    save_reference(tmp / "ref.npz", feats, {"num_real": len(tx)}, labels=ty.numpy())
+    feats, _ = features_and_predictions(model, to_uint8(x).numpy())
+    save_reference(tmp / "ref.npz", feats, {"num_real": len(x), "reference_split": "train",
+                                            "weights_sha256": sha256_file(tmp / "clf.pt")}, labels=y.numpy())
     return ProbeFiles(tmp / "clf.pt", tmp / "ref.npz")
 
 
@@ -177,3 +179,115 @@ def test_sampling_refuses_another_variants_or_a_broken_checkpoint(processed, tmp
     torch.save({"weights": torch.zeros(3)}, foreign)
     with pytest.raises(CheckpointError, match="foreign.pt lacks"):
         sample_checkpoint(foreign, SampleConfig(num=4, batch_size=4, grid_size=4), "cpu")
+
+
+def assert_same(a, b, where=""):
+    """Bitwise equality of nested checkpoint parts (dicts, lists, tensors, numbers)."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            assert_same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same(x, y, f"{where}[{i}]")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    else:
+        assert a == b, where
+
+
+def test_the_ema_generator_is_saved_with_batchnorm_statistics_of_its_own_weights(processed, tmp_path):
+    from ganbench.training.checkpoint import networks_from_checkpoint
+    from ganbench.training.ema import BatchNormRecalibration, recalibration_seed
+
+    result = train("dcgan", 0.16, processed, tmp_path, eval_every_kimg=0)
+    for path in (result.checkpoint, tmp_path / "best.pt"):
+        ckpt = load_checkpoint(path)
+        stats = [k for k in ckpt["G"] if k.endswith(("running_mean", "running_var"))]
+        # Not the trained generator's statistics: they belong to other weights.
+        assert stats and not any(torch.equal(ckpt["G"][k], ckpt["G_ema"][k]) for k in stats)
+        _, _, G_ema, _, _ = networks_from_checkpoint(ckpt)
+        BatchNormRecalibration(batches=ckpt["train"]["ema_bn_batches"], batch_size=16, z_dim=G_ema.z_dim,
+                               num_classes=0, seed=recalibration_seed(0), device=torch.device("cpu"))(G_ema)
+        recomputed = G_ema.state_dict()
+        for k in stats:  # the same forward passes, in another memory layout: rounding only
+            torch.testing.assert_close(recomputed[k], ckpt["G_ema"][k], rtol=1e-5, atol=1e-6, msg=k)
+
+
+def test_batchnorm_recalibration_leaves_the_training_alone(processed, tmp_path, monkeypatch):
+    """The raw G and D (and their optimizers) train bitwise the same whatever the
+    recalibration does, and with none at all."""
+    from ganbench.training.ema import BatchNormRecalibration
+
+    runs = [train("dcgan", 0.16, processed, tmp_path / "one", ema_bn_batches=1),
+            train("dcgan", 0.16, processed, tmp_path / "three", ema_bn_batches=3)]
+    monkeypatch.setattr(BatchNormRecalibration, "__call__", lambda self, model: None)
+    runs.append(train("dcgan", 0.16, processed, tmp_path / "none", ema_bn_batches=3))
+    first, *others = [load_checkpoint(r.checkpoint) for r in runs]
+    for other in others:
+        for key in ("G", "D", "opt_G", "opt_D", "sampler", "rng"):
+            assert_same(first[key], other[key], key)
+    # Only the EMA generator's BatchNorm statistics differ.
+    assert not torch.equal(first["G_ema"]["net.1.running_mean"], others[0]["G_ema"]["net.1.running_mean"])
+    for k, v in first["G_ema"].items():
+        if "running" not in k and "num_batches" not in k:
+            assert torch.equal(v, others[0]["G_ema"][k]), k
+
+
+def test_training_metrics_and_samples_record_the_ema_half_life_in_effect(processed, tmp_path):
+    # 10 G steps of 2 critic batches of 16: 320 images; the ramp-up caps 50 images at 16.
+    result = train("wgan_gp", 0.32, processed, tmp_path, ema_kimg=0.05, ema_rampup=0.05)
+    m = result.metrics
+    assert m["images_seen"] == 320 and (m["ema_kimg"], m["ema_rampup"]) == (0.05, 0.05)
+    assert m["ema_half_life_kimg"] == pytest.approx(0.016) and m["ema_half_life_g_steps"] == pytest.approx(0.5)
+    drawn = sample_checkpoint(result.checkpoint, SampleConfig(num=4, batch_size=4, grid_size=4), "cpu")
+    assert drawn.meta["ema_half_life_kimg"] == pytest.approx(0.016)
+    assert drawn.meta["ema_half_life_g_steps"] == pytest.approx(0.5)
+    raw = sample_checkpoint(result.checkpoint, SampleConfig(num=4, batch_size=4, grid_size=4, generator="raw"), "cpu")
+    assert raw.meta["ema_half_life_kimg"] is None
+    past = train("wgan_gp", 0.32, processed, tmp_path / "no-ramp", ema_kimg=0.05, ema_rampup=0.0)
+    assert past.metrics["ema_half_life_kimg"] == pytest.approx(0.05)
+    assert past.metrics["ema_half_life_g_steps"] == pytest.approx(50 / 32)
+
+
+def test_the_training_time_evaluation_draws_as_the_sample_stage_does(processed, probe_files, tmp_path):
+    def setup_for(sample):
+        params = parse_params({"variants": ["dcgan"], "sample": sample,
+                               "train": {"budget": "kimg", "kimg": 0.08, "batch_size": 16, "eval_num": 20},
+                               "runtime": {"device": "cpu"}, "dcgan": TINY["dcgan"]}, VARIANTS)
+        return prepare_training(params, "dcgan", 0, processed, tmp_path, probe_files)
+
+    default = setup_for({})
+    assert default.probe.batchnorm == "running"  # the default sample.batchnorm
+    assert default.ident["probe"]["batchnorm"] == "running" and default.ident["probe"]["generator"] == "ema"
+    batch = setup_for({"batchnorm": "batch", "batch_size": 10})
+    assert batch.probe.batchnorm == "batch" and batch.probe.batch_size == 10
+    assert batch.ident["probe"]["batch_size"] == 10
+    # The probe's value is the Fréchet distance of what generate() draws in that mode.
+    G = batch.trainee.sampling_G()
+    assert batch.probe(G) != default.probe(G)
+
+
+def test_the_training_time_evaluation_refuses_test_images(processed, probe_files, tmp_path):
+    from ganbench.errors import DataError
+    from ganbench.metrics.reference import load_reference, save_reference
+    from ganbench.training.run import ProbeFiles
+
+    ref = load_reference(probe_files.reference, "")
+    save_reference(tmp_path / "test.npz", ref.features, {**ref.meta, "reference_split": "test"})
+    params = params_for("dcgan", 0.08, eval_num=20)
+    with pytest.raises(DataError, match="holds test images.*data/probe-reference/features.npz"):
+        prepare_training(params, "dcgan", 0, processed, tmp_path / "m", ProbeFiles(probe_files.classifier,
+                                                                                     tmp_path / "test.npz"))
+
+
+def test_auto_hyper_parameters_are_resolved_into_the_checkpoint_identity(processed, tmp_path):
+    params = parse_params({"variants": ["stylegan"], "runtime": {"device": "cpu"},
+                           "train": {"budget": "kimg", "kimg": 0.08, "batch_size": 16},
+                           "stylegan": TINY["stylegan"]}, VARIANTS)
+    setup = prepare_training(params, "stylegan", 0, processed, tmp_path)
+    # stylegan2-ada's auto rules at 32×32, batch 16: ema_kimg 16·10/32, γ = 0.0002·32²/16.
+    assert setup.ident["train"]["ema_kimg"] == 5.0 and setup.ident["train"]["ema_rampup"] == 0.05
+    assert setup.ident["variant_config"]["loss"]["r1_gamma"] == pytest.approx(0.0128)
+    assert setup.trainee.ema.half_life_kimg == 5.0 and setup.trainee.objective.cfg.r1_gamma == pytest.approx(0.0128)

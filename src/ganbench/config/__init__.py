@@ -4,6 +4,8 @@ one loader of params.yaml."""
 from ganbench.config.coerce import deep_merge, flatten, from_dict, to_dict
 from ganbench.config.loader import default_params, load_params, parse_params, read_yaml
 from ganbench.config.schema import (
+    AUTO,
+    AutoContext,
     ClassifierParams,
     DataConfig,
     EvaluateConfig,
@@ -16,6 +18,8 @@ from ganbench.config.schema import (
 )
 
 __all__ = [
+    "AUTO",
+    "AutoContext",
     "ClassifierParams",
     "DataConfig",
     "EvaluateConfig",

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import yaml
 
 from ganbench.config.coerce import coerce, did_you_mean, from_dict, to_dict, type_error
-from ganbench.config.schema import SECTIONS, Params
+from ganbench.config.schema import SECTIONS, AutoContext, Params
 from ganbench.errors import ParamsError
 
 
@@ -26,7 +26,8 @@ MOVED = {("runtime", "threads"): "numerics.threads"}
 class VariantEntry(Protocol):
     default: Any
 
-    def parse(self, section: Mapping[str, Any] | None, prefix: str | None = None) -> Any: ...
+    def parse(self, section: Mapping[str, Any] | None, prefix: str | None = None,
+              auto: AutoContext | None = None) -> Any: ...
 
 
 class VariantRegistry(Protocol):
@@ -74,12 +75,16 @@ def parse_params(raw: Mapping[str, Any] | None, registry: VariantRegistry,
     sections = {k: raw.pop(k) for k in list(raw) if k in registry}
     raw["variants"] = list(variants)
     params = from_dict(Params, raw)
+    # stylegan2-ada's `auto` values become numbers here, so every consumer (training, the
+    # checkpoint identity, MLflow params, provenance) sees and records the resolved ones.
+    params = dataclasses.replace(params, train=params.train.resolved())
+    auto = AutoContext(resolution=params.data.resolution, batch_size=params.train.batch_size)
     parsed = {}
     for name, section in sections.items():
         if not isinstance(section, dict):
             raise type_error(name, section, dict, "a mapping")
         if models:
-            parsed[name] = registry.get(name).parse(section, prefix=name)
+            parsed[name] = registry.get(name).parse(section, prefix=name, auto=auto)
     params = dataclasses.replace(params, models=parsed, sections=sections)
     for name in variants:
         if name not in sections:

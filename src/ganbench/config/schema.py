@@ -9,11 +9,41 @@ holds it to that), and ``ganbench params defaults`` prints them.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ganbench.config.coerce import check
 from ganbench.errors import ParamsError
+
+
+#: The value of a hyper-parameter derived by stylegan2-ada-pytorch's ``auto`` config
+#: (train.py) from the resolution and the batch size; resolved where params are parsed.
+AUTO = "auto"
+#: stylegan2-ada-pytorch train.py, cfg ``auto``: ``ramp=0.05``.
+AUTO_EMA_RAMPUP = 0.05
+
+
+@dataclass(frozen=True)
+class AutoContext:
+    """What stylegan2-ada-pytorch's ``auto`` config (train.py) derives hyper-parameters
+    from: the training resolution (pixels per side) and the global batch size."""
+
+    resolution: int
+    batch_size: int
+
+    @classmethod
+    def default(cls) -> AutoContext:
+        """The context of the default params (``data.resolution``, ``train.batch_size``)."""
+        return cls(resolution=DataConfig().resolution, batch_size=TrainConfig().batch_size)
+
+    def ema_kimg(self) -> float:
+        """``spec.ema = spec.mb * 10 / 32``: the EMA half-life in kimg."""
+        return self.batch_size * 10 / 32
+
+    def r1_gamma(self) -> float:
+        """``spec.gamma = 0.0002 * (res ** 2) / spec.mb``: the R1 weight."""
+        return 0.0002 * self.resolution ** 2 / self.batch_size
 
 
 @dataclass(frozen=True)
@@ -61,16 +91,24 @@ class TrainConfig:
     #: Class-conditional training for every variant (a variant's own ``conditional`` wins).
     conditional: bool = False
     #: Half-life of the generator's exponential moving average, in thousands of real
-    #: images consumed (0 disables EMA).
-    ema_kimg: float = 10.0
-    #: EMA ramp-up: half-life ≤ ema_rampup × images seen (0 = none).
-    ema_rampup: float = 0.05
+    #: images consumed (0 disables EMA); "auto": stylegan2-ada's rule batch_size · 10/32.
+    ema_kimg: float | Literal["auto"] = "auto"
+    #: EMA ramp-up: half-life ≤ ema_rampup × images seen (0 = none); "auto": stylegan2-ada's 0.05.
+    ema_rampup: float | Literal["auto"] = "auto"
+    #: Latent batches (of ``batch_size``) through which the EMA generator's BatchNorm
+    #: running statistics are recomputed for its own weights (a cumulative average, no
+    #: gradient) before every checkpoint, training-time evaluation and progress grid.
+    ema_bn_batches: int = 20
     #: Thousands of real images between evaluations of the training-time metric (the
     #: domain classifier's Fréchet distance on ``eval_num`` samples from fixed latents);
     #: the best checkpoint by that metric is kept beside the last one. 0 = never.
     eval_every_kimg: float = 10.0
     #: Samples per training-time evaluation.
     eval_num: int = 2000
+    #: Its reference: the domain classifier's features of the first N images of the
+    #: *training* split (the ``probe-reference`` stage; 0 = all). The test split decides
+    #: nothing that is chosen during training.
+    eval_num_real: int = 10000
     #: Processes training together (DistributedDataParallel, launched with torchrun):
     #: ``batch_size`` stays the global batch, split evenly, so learning rates, kimg and
     #: EMA are as in one process. Results agree with one process up to float rounding.
@@ -90,8 +128,18 @@ class TrainConfig:
         check(self.g_steps >= 1, f"{prefix}.g_steps", "≥ 1")
         check(self.seconds > 0, f"{prefix}.seconds", "> 0")
         check(self.batch_size >= 1, f"{prefix}.batch_size", "≥ 1")
-        check(self.ema_kimg >= 0, f"{prefix}.ema_kimg", "≥ 0")
-        check(self.ema_rampup >= 0, f"{prefix}.ema_rampup", "≥ 0")
+        check(self.ema_kimg == AUTO or self.ema_kimg >= 0, f"{prefix}.ema_kimg", "≥ 0 or auto")
+        check(self.ema_rampup == AUTO or self.ema_rampup >= 0, f"{prefix}.ema_rampup", "≥ 0 or auto")
+        check(self.ema_bn_batches >= 1, f"{prefix}.ema_bn_batches", "≥ 1")
+        check(self.eval_num_real >= 0, f"{prefix}.eval_num_real", "≥ 0 (0 = the whole training split)")
+
+    def resolved(self) -> TrainConfig:
+        """This config with every ``auto`` replaced by the number stylegan2-ada's rule
+        gives (see :class:`AutoContext`)."""
+        auto = AutoContext(resolution=0, batch_size=self.batch_size)
+        return dataclasses.replace(
+            self, ema_kimg=auto.ema_kimg() if self.ema_kimg == AUTO else self.ema_kimg,
+            ema_rampup=AUTO_EMA_RAMPUP if self.ema_rampup == AUTO else self.ema_rampup)
         check(self.nproc >= 1, f"{prefix}.nproc", "≥ 1")
 
 
@@ -111,9 +159,10 @@ class SampleConfig:
     #: Which generator is sampled: the EMA copy or the raw trained weights.
     generator: Literal["ema", "raw"] = "ema"
     #: BatchNorm statistics at sampling time (generators with BatchNorm): "running" (eval
-    #: mode, the averages kept during training) or "batch" (each sampled batch normalised
-    #: by its own statistics, as in training and the PyTorch DCGAN example).
-    batchnorm: Literal["running", "batch"] = "batch"
+    #: mode, with the statistics recomputed for the sampled weights: each sample depends on
+    #: its own latent alone) or "batch" (each sampled batch normalised by its own
+    #: statistics, as in training). The training-time evaluation uses the same mode.
+    batchnorm: Literal["running", "batch"] = "running"
     #: Which checkpoint is sampled: the last one, or the best by the training-time metric.
     checkpoint: Literal["last", "best"] = "last"
 
@@ -294,7 +343,7 @@ class Params:
         return self.models[name]
 
     def validate(self, prefix: str) -> None:
-        if self.sample.generator == "ema" and self.train.ema_kimg <= 0:
+        if self.sample.generator == "ema" and self.train.ema_kimg != AUTO and self.train.ema_kimg <= 0:
             raise ParamsError("params key 'sample.generator' is 'ema' but train.ema_kimg is 0 "
                               "(no EMA is kept); set sample.generator: raw or train.ema_kimg > 0")
         if len(set(self.variants)) != len(self.variants):

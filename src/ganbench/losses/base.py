@@ -10,6 +10,8 @@ bookkeeping. They meet in *phases* (after stylegan2-ada's ``accumulate_gradients
 * ``loss(phase, batch)`` returns the scalar to minimise and a dict of named,
   detached scalars to report (the loop decides where they go).
 * ``after_step(phase)`` runs after that phase's optimizer step (e.g. weight clipping).
+* ``state_dict()`` / ``load_state_dict(state)``: the objective's own persistent state
+  (e.g. the path-length running mean), which checkpoints save and resuming restores.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 
 
@@ -80,6 +83,16 @@ class Objective:
     def after_step(self, phase: Phase) -> None:
         """Hook after ``phase``'s optimizer step; default: nothing."""
 
+    def state_dict(self) -> dict[str, Tensor]:
+        """State the objective carries from step to step besides the networks (saved in
+        every checkpoint); default: none."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        if state:
+            raise ValueError(f"the {self.name} objective keeps no state, got {sorted(state)}")
+
     # Helpers shared by objectives -------------------------------------------------
 
     def fake(self, batch: Batch) -> Tensor:
@@ -97,6 +110,18 @@ class Objective:
 
 def detached(**values: Tensor) -> Stats:
     return {k: v.detach() for k, v in values.items()}
+
+
+def mean_over_processes(x: Tensor) -> Tensor:
+    """``x`` (detached) averaged over the processes of a distributed run: the value one
+    process would compute over the whole batch when each rank holds an equal share;
+    ``x`` itself in one process."""
+    x = x.detach()
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return x
+    total = x.clone()
+    dist.all_reduce(total)
+    return total / dist.get_world_size()
 
 
 def r1_penalty(D: nn.Module, real: Tensor, c: Tensor | None) -> tuple[Tensor, Tensor]:

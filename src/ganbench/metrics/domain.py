@@ -50,7 +50,7 @@ from ganbench.errors import CheckpointError, MetricError
 from ganbench.io import sha256_file, torch_save
 
 FORMAT = "ganbench-domain-classifier"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: no test-split accuracy (the classifier stage reads train only)
 _FIX = "delete it and train the domain classifier again (`dvc repro classifier`)"
 
 Progress = Callable[[dict[str, float]], None]
@@ -60,7 +60,7 @@ Progress = Callable[[dict[str, float]], None]
 class ClassifierConfig(ClassifierParams):
     """Architecture and training recipe of the domain classifier.
 
-    The defaults reached 93.07 % test accuracy on the real Fashion-MNIST (60k train,
+    The defaults reached 93.07 % accuracy on the real Fashion-MNIST test split (60k train,
     10k test; 620 266 parameters) in 726 s on one thread of a heavily shared 2-core
     AVX2 CPU (~825 training images/s).  MNIST was not available to measure.
 
@@ -81,29 +81,31 @@ class ClassifierConfig(ClassifierParams):
         dropout: dropout before the last linear layer.
         translate: maximum random shift in pixels (each axis) during training; 0 = none.
         seed: seeds initialisation, dropout, shuffling and augmentation.
-        eval_batch_size: batch size for the test-accuracy pass.
     """
 
     in_channels: int = 1
     num_classes: int = 10
     image_size: int = 32
-    eval_batch_size: int = 1000
 
 
 @dataclass(frozen=True)
 class TrainMetrics:
     """What :func:`train_classifier` measured.
 
+    Training reads the training split alone: the classifier's accuracy on the reference
+    split is measured where that split is read (the ``domain-reference`` stage).
+
     Attributes:
-        test_accuracy: top-1 accuracy on the test split, in [0, 1].
-        train_seconds: wall time of the training loop (test pass excluded).
+        train_accuracy: top-1 accuracy on the (augmented) training batches of the last
+            epoch, in [0, 1].
+        train_seconds: wall time of the training loop.
         num_parameters: trainable parameters of the network.
         epochs: epochs run.
         final_loss: mean training loss of the last epoch.
         train_images_per_second: training throughput.
     """
 
-    test_accuracy: float
+    train_accuracy: float
     train_seconds: float
     num_parameters: int
     epochs: int
@@ -331,27 +333,9 @@ def _report(progress: bool | Progress | None, info: dict[str, float]) -> None:
         )
 
 
-def accuracy(model: DomainClassifier, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
-    """Top-1 accuracy of ``model`` on float images ``x`` ``(N, C, S, S)`` and labels
-    ``y`` ``(N,)`` (eval mode; the model's mode is restored)."""
-    if len(x) == 0:
-        return float("nan")
-    was_training = model.training
-    model.eval()
-    correct = 0
-    with torch.inference_mode():
-        for start in range(0, len(x), batch_size):
-            xb = x[start : start + batch_size].contiguous(memory_format=torch.channels_last)
-            correct += int((model(xb).argmax(1) == y[start : start + batch_size]).sum())
-    model.train(was_training)
-    return correct / len(x)
-
-
 def train_classifier(
     train_x: Any,
     train_y: Any,
-    test_x: Any,
-    test_y: Any,
     cfg: ClassifierConfig | None = None,
     progress: bool | Progress | None = False,
     *,
@@ -360,8 +344,8 @@ def train_classifier(
     """Train the domain classifier.
 
     Args:
-        train_x, test_x: float32 images ``(N, C, S, S)`` in [-1, 1] (uint8 also accepted).
-        train_y, test_y: integer labels ``(N,)``.
+        train_x: float32 images ``(N, C, S, S)`` in [-1, 1] (uint8 also accepted).
+        train_y: integer labels ``(N,)``.
         cfg: architecture and recipe (default :class:`ClassifierConfig`).
         progress: False (silent), True (one line per epoch on stderr), or a callable
             given ``{"epoch", "epochs", "loss", "train_accuracy", "seconds"}`` per epoch.
@@ -375,8 +359,6 @@ def train_classifier(
     cfg = ClassifierConfig() if cfg is None else cfg
     xtr = _as_images("train_x", train_x, cfg)
     ytr = _as_labels("train_y", train_y, len(xtr), cfg.num_classes)
-    xte = _as_images("test_x", test_x, cfg)
-    yte = _as_labels("test_y", test_y, len(xte), cfg.num_classes)
     if len(xtr) < 2:
         raise MetricError("domain classifier: need at least 2 training images")
     batch = min(cfg.batch_size, len(xtr))
@@ -397,6 +379,7 @@ def train_classifier(
         last_loss = float("nan")
         start_time = time.perf_counter()
         seen = 0
+        last_accuracy = float("nan")
         for epoch in range(cfg.epochs):
             t0 = time.perf_counter()
             order = torch.randperm(len(xtr), generator=gen)
@@ -422,16 +405,17 @@ def train_classifier(
                     break
             seen += count
             last_loss = float(loss_sum / max(count, 1))
+            last_accuracy = correct / max(count, 1)
             _report(progress, {
                 "epoch": epoch + 1, "epochs": cfg.epochs, "loss": last_loss,
-                "train_accuracy": correct / max(count, 1), "seconds": time.perf_counter() - t0,
+                "train_accuracy": last_accuracy, "seconds": time.perf_counter() - t0,
             })
             if max_steps is not None and steps >= max_steps:
                 break
         train_seconds = time.perf_counter() - start_time
     model.eval()
     metrics = TrainMetrics(
-        test_accuracy=accuracy(model, xte, yte, cfg.eval_batch_size),
+        train_accuracy=last_accuracy,
         train_seconds=train_seconds,
         num_parameters=count_parameters(model),
         epochs=epoch + 1 if cfg.epochs else 0,
@@ -439,6 +423,18 @@ def train_classifier(
         train_images_per_second=seen / train_seconds if train_seconds > 0 else float("nan"),
     )
     return model.to(memory_format=torch.contiguous_format), metrics
+
+
+#: The accuracy on the reference split the domain features are trusted at, per dataset
+#: (the classifier's recipe reached 93.07–93.34 % on Fashion-MNIST's test split; recorded).
+ACCURACY_BAR = {"fashion-mnist": 0.93, "mnist": 0.99}
+
+
+def accuracy_check(dataset: str | None, accuracy: float) -> dict[str, Any]:
+    """``{"accuracy_bar", "meets_bar"}`` for the classifier's accuracy on the reference
+    split of ``dataset`` (both None for a dataset without a bar)."""
+    bar = ACCURACY_BAR.get(str(dataset))
+    return {"accuracy_bar": bar, "meets_bar": None if bar is None else accuracy >= bar}
 
 
 # --------------------------------------------------------------------------- inference

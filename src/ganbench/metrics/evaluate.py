@@ -130,7 +130,7 @@ def evaluate_samples(images: np.ndarray, sample_meta: dict[str, Any], cfg: Evalu
             num_classes=num_classes, provenance={
                 **common, "feature_extractor": f"{DOMAIN_EXTRACTOR} {info['feature_dim']}-d",
                 "feature_dim": int(info["feature_dim"]), "weights_sha256": info["weights_sha256"],
-                "classifier_accuracy": info["classifier_accuracy"], "resize": DOMAIN_RESIZE,
+                "classifier_accuracy": ref.meta.get("accuracy_on_reference"), "resize": DOMAIN_RESIZE,
                 "num_gen": len(fake), "num_real": int(ref.features.shape[0]),
                 "reference_split": ref.meta.get("reference_split"), "dataset": ref.meta.get("dataset")})
 

@@ -67,16 +67,16 @@ def inception_features(images: np.ndarray, weights: Path, rt: RuntimeConfig,
 def domain_features(images: np.ndarray, classifier: Path, rt: RuntimeConfig
                     ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Domain classifier features ``(N, D)`` float64, predicted classes ``(N,)`` and the
-    classifier's description (sha256, accuracy, feature dimension)."""
+    classifier's description (sha256, feature dimension, class count, speed)."""
     from ganbench.io import sha256_file
     from ganbench.metrics.domain import features_and_predictions, load_classifier
 
-    model, cfg, metrics = load_classifier(classifier)
+    model, cfg, _ = load_classifier(classifier)
     start = time.perf_counter()
     feats, preds = features_and_predictions(model, images)
     seconds = time.perf_counter() - start
     info = {"weights_sha256": sha256_file(classifier), "feature_dim": cfg.feature_dim,
-            "classifier_accuracy": metrics.get("test_accuracy"), "num_classes": cfg.num_classes,
+            "num_classes": cfg.num_classes,
             "seconds": round(seconds, 3), "images_per_s": round(len(images) / max(seconds, 1e-9), 2)}
     return feats, preds, info
 

@@ -11,7 +11,9 @@ Network contract (every variant):
 * ``G(z, c=None, truncation_psi=1.0) -> images``: ``z`` is ``(N, G.z_dim)``
   float, ``c`` is ``(N,)`` long class labels or ``None``; images are
   ``(N, C, R, R)`` in [-1, 1]. ``G.supports_truncation`` says whether ψ ≠ 1 is
-  meaningful (mapping-network generators).
+  meaningful (mapping-network generators). ``G.exposes_ws`` (absent: False) says that
+  ``G(z, c, return_ws=True)`` returns ``(images, ws)``, the styles the synthesis consumed
+  (what path-length regularisation differentiates with respect to).
 * ``D(images, c=None) -> logits``: ``(N,)`` unbounded scores (no sigmoid), or no D at
   all for models trained without an adversary (``build`` returns ``None`` for it).
   ``D.batch_independent`` (absent: False) says that each score depends on its own
@@ -29,6 +31,7 @@ from typing import Any, Literal
 from torch import nn
 
 from ganbench.config.coerce import check, deep_merge, from_dict, to_dict
+from ganbench.config.schema import AutoContext
 from ganbench.errors import ParamsError
 
 
@@ -104,7 +107,12 @@ class VariantSpec:
     def adversarial(self) -> bool:
         return self.default.d_optim is not None
 
-    def parse(self, section: Mapping[str, Any] | None, prefix: str | None = None) -> VariantConfig:
+    def parse(self, section: Mapping[str, Any] | None, prefix: str | None = None,
+              auto: AutoContext | None = None) -> VariantConfig:
+        """The section merged on the defaults and typed. An objective whose config has
+        ``resolved(auto)`` gets its ``auto`` values resolved from ``auto``, the data
+        resolution and global batch (:func:`~ganbench.config.parse_params` passes the
+        params' own; None: those of the default params)."""
         from ganbench.losses import OBJECTIVES
 
         prefix = prefix or self.name
@@ -126,6 +134,8 @@ class VariantSpec:
                               f"{', '.join(OBJECTIVES.names())}")
         objective = OBJECTIVES.get(loss_name, key=f"{prefix}.loss.name")
         loss = from_dict(objective.Config, loss_section, prefix=f"{prefix}.loss")
+        if callable(getattr(loss, "resolved", None)):
+            loss = loss.resolved(auto if auto is not None else AutoContext.default())
         if self.adversarial != (raw.d_optim is not None):
             need = "needs" if self.adversarial else "has no discriminator, so it takes no"
             raise ParamsError(f"variant {self.name!r} {need} '{prefix}.d_optim'; fix the section")

@@ -247,9 +247,14 @@ class SynthesisNetwork(nn.Module):
 
 class StyleGANGenerator(nn.Module):
     """``forward(z (N, z_dim), c (N,) | None, truncation_psi, noise_mode=None) -> (N, C, R, R)``
-    in [-1, 1]. See the module docstring for training/eval behaviour."""
+    in [-1, 1]. See the module docstring for training/eval behaviour.
+
+    ``forward(..., return_ws=True)`` returns ``(images, ws)``: ``ws (N, num_ws, w_dim)`` is
+    the style tensor the synthesis network consumed (after truncation and style mixing),
+    so gradients with respect to it can be taken (path-length regularisation)."""
 
     supports_truncation = True
+    exposes_ws = True
 
     def __init__(self, cfg: StyleGANConfig, geometry: Geometry) -> None:
         super().__init__()
@@ -269,7 +274,8 @@ class StyleGANGenerator(nn.Module):
                 for r in self.synthesis.noise_resolutions]
 
     def forward(self, z: Tensor, c: Tensor | None = None, truncation_psi: float = 1.0,
-                noise_mode: NoiseMode | None = None, noise: list[Tensor] | None = None) -> Tensor:
+                noise_mode: NoiseMode | None = None, noise: list[Tensor] | None = None,
+                return_ws: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         training = self.training
         w = self.mapping(z, c, update_w_avg=training)
         if truncation_psi != 1.0:
@@ -280,7 +286,8 @@ class StyleGANGenerator(nn.Module):
             ws = self._mix_styles(ws, z, c, truncation_psi)
         if noise_mode is None:
             noise_mode = "random" if training else self.sample_noise_mode
-        return torch.tanh(self.synthesis(ws, noise_mode, noise))
+        images = torch.tanh(self.synthesis(ws, noise_mode, noise))
+        return (images, ws) if return_ws else images
 
     # Style mixing regularisation (split into hooks so tests can force its choices).
 
@@ -372,7 +379,9 @@ SPEC = register_variant(
         name="stylegan",
         model_config=StyleGANConfig,
         build=build,
-        default=VariantConfig(model=StyleGANConfig(), loss=LogisticR1Config(),
+        # stylegan2-ada-pytorch StyleGAN2Loss and training_loop defaults: path-length
+        # regularisation with weight 2 every 4 G steps (G_reg_interval), R1 every 16 D steps.
+        default=VariantConfig(model=StyleGANConfig(), loss=LogisticR1Config(pl_weight=2.0),
                               g_optim=STYLEGAN_ADAM, d_optim=STYLEGAN_ADAM),
     )
 )

@@ -180,6 +180,16 @@ def _text_cell(runs: Sequence[Run], key: str) -> str:
     return ", ".join(vals) or "—"
 
 
+def _ema_cell(runs: Sequence[Run]) -> str:
+    """The EMA half-life in effect at the end of training (after the ramp-up): ``2.4 kimg
+    / 75 G steps``; the nominal ``ema_kimg`` for runs that did not record it."""
+    kimg, steps = _values(runs, "ema_half_life_kimg"), _values(runs, "ema_half_life_g_steps")
+    if kimg and steps:
+        return f"{_num_cell(kimg)} kimg / {_num_cell(steps)} G steps"
+    nominal = _values(runs, "ema_kimg")
+    return f"{_num_cell(nominal)} kimg (nominal)" if nominal else "—"
+
+
 def cost_rows(runs: Sequence[Run], variants: Sequence[str]) -> list[CostRow]:
     """Per variant: loss, kimg, G and D steps, D:G, batch, wall-clock, images/s, sizes, device."""
     out = []
@@ -195,7 +205,7 @@ def cost_rows(runs: Sequence[Run], variants: Sequence[str]) -> list[CostRow]:
             "D steps": _num_cell(d),
             "D:G": _num_cell(ratio, lambda x: f"{x:.2g}") if ratio else "—",
             "batch": _num_cell(_values(rs, "batch_size")),
-            "EMA kimg": _num_cell(_values(rs, "ema_kimg")),
+            "EMA half-life": _ema_cell(rs),
             "train wall-clock": _num_cell(_values(rs, "wall_clock_s"), duration, spread=True),
             "images/s": _num_cell(_values(rs, "images_per_s"), lambda x: f"{x:,.0f}", spread=True),
             "eval wall-clock": _num_cell(_values(rs, "eval_wall_clock_s"), duration, spread=True),
@@ -388,6 +398,7 @@ def comparisons_csv(report: Report) -> str:
 
 
 TRAIN_NUMBERS = ("budget_amount", "kimg", "images_seen", "g_steps", "d_steps", "batch_size", "ema_kimg",
+                 "ema_rampup", "ema_half_life_kimg", "ema_half_life_g_steps",
                  "wall_clock_s", "images_per_s", "eval_wall_clock_s", "params_G", "params_D")
 
 

@@ -250,8 +250,10 @@ def _cost(report: Report) -> str:
     rows = "".join(f'<tr><th scope="row">{_variant(report, r.variant)}</th>'
                    + "".join(f"<td>{esc(r.cells[k])}</td>" for k in keys) + "</tr>" for r in report.costs)
     caption = ("kimg: thousands of real images shown to the discriminator; G/D steps: optimizer updates "
-               "(D:G = discriminator steps per generator step); EMA kimg: generator EMA half-life; "
-               "wall-clock and images/s were measured on the machine that trained (mean ± sd over seeds; "
+               "(D:G = discriminator steps per generator step); EMA half-life: the generator EMA's half-life "
+               "in effect at the end of training, after the ramp-up (train.ema_rampup), in kimg and in "
+               "generator steps; wall-clock and images/s were measured on the machine that trained (mean ± sd "
+               "over seeds; "
                "a range in brackets when seeds differ).")
     return (f'<section id="cost"><h2>Training cost</h2><p class="lead">{_inline_md(report.budget)}</p>'
             f'<div class="scroll"><table class="cost"><thead><tr><th>variant</th>{head}</tr></thead>'

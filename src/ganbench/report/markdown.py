@@ -78,7 +78,8 @@ def render_markdown(report: Report, images: Mapping[str, str]) -> str:
     keys = list(report.costs[0].cells) if report.costs else []
     lines += _table(["variant"] + keys, [[r.variant] + [r.cells[k] for k in keys] for r in report.costs]) + [""]
     lines += [("Cost columns: `kimg` = thousands of real images shown to the discriminator, G/D steps = "
-               "optimizer steps, EMA kimg = the generator EMA half-life; wall-clock and images/s were "
+               "optimizer steps, EMA half-life = the generator EMA's half-life in effect at the end of training, "
+               "after the ramp-up (train.ema_rampup), in kimg and in generator steps; wall-clock and images/s were "
                "measured on the machine that trained."), ""]
 
     for name, title in (("curves", "Training curves"), ("losses", "Losses")):

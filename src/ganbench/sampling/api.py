@@ -53,10 +53,14 @@ def sample_checkpoint(ckpt_path: Path, cfg: SampleConfig, device: str = "auto",
     grid = generate(G, gz, gc, truncation_psi=psi, batch_size=cfg.batch_size, device=dev,
                     noise=noise_generator(cfg.seed + 1), batchnorm=cfg.batchnorm)
     progress = ckpt["progress"]
+    ema = (ckpt.get("ema") or {}) if cfg.generator == "ema" else {}
     meta = {
         "variant": ckpt["variant"],
         "generator": cfg.generator,
         "ema_kimg": (ckpt.get("train") or {}).get("ema_kimg") if cfg.generator == "ema" else None,
+        # The half-life in effect at the sampled checkpoint (after the ramp-up).
+        "ema_half_life_kimg": ema.get("half_life_kimg"),
+        "ema_half_life_g_steps": ema.get("half_life_g_steps"),
         "batchnorm": cfg.batchnorm if has_batchnorm(G) else None,
         "truncation": psi,
         "num": cfg.num,

@@ -5,7 +5,10 @@ Layout (format 2)::
     {"format": 2, "variant": str, "variant_config": dict (a params section),
      "geometry": dict, "identity": dict (what must match to resume, see :func:`identity`),
      "train": dict (the train params section), "dataset": str,
-     "G": state_dict, "D": state_dict | None, "G_ema": state_dict | None,
+     "G": state_dict, "D": state_dict | None, "G_ema": state_dict | None (BatchNorm
+     statistics recomputed for its weights), "ema": {"half_life_kimg", "half_life_g_steps",
+     "nominal_kimg", "rampup"} | None (the half-life in effect at this progress),
+     "objective": dict (the objective's own state, e.g. the path-length mean),
      "opt_G": state_dict, "opt_D": state_dict | None,
      "progress": {"step", "d_step", "images_seen", "wall_clock_s"},
      "sampler": dict, "rng": {"torch": ByteTensor, "cuda": list[ByteTensor]},
@@ -28,7 +31,7 @@ from ganbench.io import torch_save
 from ganbench.models import VARIANTS
 from ganbench.models.base import Geometry, VariantConfig
 from ganbench.models.base import variant_config_to_dict
-from ganbench.training.state import Progress, Trainee
+from ganbench.training.state import Progress, Trainee, images_per_step
 
 FORMAT = 2
 REQUIRED = ("format", "variant", "variant_config", "geometry", "G", "progress")
@@ -85,7 +88,9 @@ def make_state(t: Trainee, *, variant: str, ident: dict[str, Any], train: TrainC
         "dataset": dataset,
         "G": t.G.state_dict(),
         "D": t.D.state_dict() if t.D is not None else None,
-        "G_ema": t.ema.model.state_dict() if t.ema is not None else None,
+        "G_ema": t.ema.calibrated().state_dict() if t.ema is not None else None,
+        "ema": t.ema.describe(progress.images_seen, images_per_step(t)) if t.ema is not None else None,
+        "objective": t.objective.state_dict(),
         "opt_G": t.opt_G.state_dict(),
         "opt_D": t.opt_D.state_dict() if t.opt_D is not None else None,
         "progress": vars(progress).copy(),
@@ -110,6 +115,7 @@ def restore(t: Trainee, ckpt: dict[str, Any]) -> Progress:
             raise CheckpointError("the checkpoint has no EMA generator but training uses one; "
                                   "re-run training from scratch (runtime.resume: false)")
         t.ema.model.load_state_dict(ckpt["G_ema"])
+    t.objective.load_state_dict(ckpt.get("objective") or {})
     t.batches.load_state_dict(ckpt["sampler"])
     torch.set_rng_state(ckpt["rng"]["torch"])
     if t.batches.device.type == "cuda" and ckpt["rng"].get("cuda"):

@@ -26,7 +26,7 @@ from ganbench.sampling.latents import noise_generator
 from ganbench.tracking.base import Tracker
 from ganbench.training.budget import Budget
 from ganbench.training.distributed import World
-from ganbench.training.state import Progress, Trainee
+from ganbench.training.state import Progress, Trainee, d_steps_per_g_step, images_per_step
 
 
 @dataclass(frozen=True)
@@ -115,16 +115,6 @@ def _crossed(images_seen: int, step_images: int, every: int) -> bool:
     return every > 0 and images_seen // every > (images_seen - step_images) // every
 
 
-def images_per_step(t: Trainee) -> int:
-    """Real images one generator step consumes: one batch per discriminator step, or one
-    batch when there is no discriminator."""
-    return t.batches.batch_size * max(_d_steps(t), 1)
-
-
-def _d_steps(t: Trainee) -> int:
-    return t.objective.d_steps if t.D is not None else 0
-
-
 def train_loop(
     t: Trainee,
     budget: Budget,
@@ -147,7 +137,8 @@ def train_loop(
     ``probe(progress)`` (a training-time evaluation returning named values) runs every
     ``cadence.probe_every_images`` real images and at the end; its values go to the
     tracker and its time is counted in ``eval_wall_clock_s``, not in the training
-    wall-clock. ``stop()`` is asked after every step (a flag, no device sync): when it
+    wall-clock, as is the recalibration of the EMA generator's BatchNorm statistics
+    before an evaluation, a grid or a checkpoint uses it. ``stop()`` is asked after every step (a flag, no device sync): when it
     says so, the loop flushes, writes a checkpoint and raises
     :class:`~ganbench.errors.TrainingInterrupted`. Non-finite losses or weights raise
     :class:`~ganbench.errors.TrainingDivergedError` at the next flush, before anything
@@ -171,7 +162,7 @@ def train_loop(
     z_dim = t.G.z_dim
     d_phases = [p for p in t.objective.phases if p.net == "D"]
     g_phases = [p for p in t.objective.phases if p.net == "G"]
-    d_steps = _d_steps(t)
+    d_steps = d_steps_per_g_step(t)
     step_images = images_per_step(t)
     world = t.world
     acc = ScalarAccumulator(world)
@@ -266,14 +257,24 @@ def train_loop(
             raise TrainingInterrupted(
                 f"{desc}: interrupted at generator step {state.step} (kimg {state.kimg:.1f}); a "
                 "checkpoint was written there: the same command (or `dvc repro`) resumes it")
-        if probe is not None and (done or _crossed(state.images_seen, step_images,
-                                                   cadence.probe_every_images)):
+        probe_due = probe is not None and (done or _crossed(state.images_seen, step_images,
+                                                            cadence.probe_every_images))
+        grid_due = world.main and (state.step % cadence.image_every == 0 or done)
+        if t.ema is not None and world.main and (probe_due or grid_due or checkpoint or done):
+            # The EMA generator's BatchNorm statistics, recomputed for its weights before
+            # anything uses it: evaluation time, kept out of the training wall-clock.
+            calibration_start = clock()
+            t.ema.calibrated()
+            spent = clock() - calibration_start
+            probe_time += spent
+            state.eval_wall_clock_s += spent
+        if probe_due:
             probe_start = clock()
             tracker.log_metrics(probe(state), step=state.step)
             spent = clock() - probe_start
             probe_time += spent
             state.eval_wall_clock_s += spent
-        if world.main and (state.step % cadence.image_every == 0 or done):
+        if grid_due:
             images = generate(t.sampling_G(), grid.z, grid.c, device=device,
                               noise=noise_generator(grid.seed))
             tracker.log_image(make_grid(images, nrow=grid.nrow), "samples", state.step)

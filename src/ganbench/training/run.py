@@ -55,7 +55,7 @@ from ganbench.nn.sync_batchnorm import convert_sync_batchnorm
 from ganbench.training.accel import apply_backend_flags, bf16_problem, compiled
 from ganbench.training.accel import select as select_acceleration
 from ganbench.training.distributed import World, init_process_group, replicate
-from ganbench.training.ema import EMA
+from ganbench.training.ema import EMA, BatchNormRecalibration, recalibration_seed
 from ganbench.training.loop import Cadence, Grid, images_per_step, train_loop
 from ganbench.training.optim import make_optimizer
 from ganbench.training.state import Progress, RealBatches, Trainee
@@ -201,7 +201,10 @@ def prepare_training(params: Params, variant: str, seed: int, processed_dir: Pat
                                                replicate(compiled(D, accel), world, device))
     opt_G = make_optimizer(G, vcfg.g_optim, objective.reg_interval("G"))
     opt_D = make_optimizer(D, vcfg.d_optim, objective.reg_interval("D")) if D is not None else None
-    ema = EMA(G, tcfg.ema_kimg, tcfg.ema_rampup) if tcfg.ema_kimg > 0 else None
+    recalibration = BatchNormRecalibration(
+        batches=tcfg.ema_bn_batches, batch_size=tcfg.batch_size, z_dim=G.z_dim,
+        num_classes=geometry.num_classes, seed=recalibration_seed(seed), device=device)
+    ema = EMA(G, tcfg.ema_kimg, tcfg.ema_rampup, recalibration) if tcfg.ema_kimg > 0 else None
     batches = RealBatches(images, labels, tcfg.batch_size, seed, device, channels_last=rcfg.channels_last,
                           world=world)
     grid_seed = seed + 1
@@ -214,11 +217,17 @@ def prepare_training(params: Params, variant: str, seed: int, processed_dir: Pat
         from ganbench.io import sha256_file
         from ganbench.metrics.probe import DomainProbe
 
+        scfg = params.sample
         if world.main:  # the other ranks never evaluate
             probe = DomainProbe(probe_files.classifier, probe_files.reference, tcfg.eval_num, seed, G.z_dim,
-                                geometry.num_classes, device)
+                                geometry.num_classes, device, batch_size=scfg.batch_size,
+                                batchnorm=scfg.batchnorm)
+        # The probe picks best.pt, so it draws as the sample stage will: the same generator,
+        # BatchNorm mode and (for batch statistics) batch size.
         probe_ident = {"classifier": sha256_file(probe_files.classifier),
-                       "reference": sha256_file(probe_files.reference)}
+                       "reference": sha256_file(probe_files.reference),
+                       "generator": scfg.generator, "batchnorm": scfg.batchnorm,
+                       **({"batch_size": scfg.batch_size} if scfg.batchnorm == "batch" else {})}
     ident = identity(variant, vcfg, geometry, tcfg, data_fingerprint(meta), code_fingerprint("train"),
                      numerics=to_dict(params.numerics))
     ident.update(seed=seed, probe=probe_ident)
@@ -305,7 +314,7 @@ def train_variant(setup: TrainSetup, run: RunSink | None = None, experiment: str
         save_checkpoint(state, setup.best_checkpoint)
 
     def probe(progress: Progress) -> dict[str, float]:
-        values = setup.probe(t.sampling_G())
+        values = setup.probe(t.sampling_G(setup.params.sample.generator))
         name = setup.probe.name
         if setup.best is None or values[name] < setup.best["value"]:
             setup.best = {"metric": name, "value": values[name], "step": progress.step,
@@ -351,6 +360,11 @@ def train_variant(setup: TrainSetup, run: RunSink | None = None, experiment: str
         "d_steps": state.d_step,
         "batch_size": tcfg.batch_size,
         "ema_kimg": tcfg.ema_kimg,
+        "ema_rampup": tcfg.ema_rampup,
+        # The half-life the last EMA update used (the ramp-up caps it below ema_kimg until
+        # ema_kimg / ema_rampup thousand images): in kimg and in generator steps.
+        **({f"ema_{k}": v for k, v in t.ema.describe(state.images_seen, images_per_step(t)).items()
+            if k.startswith("half_life")} if t.ema is not None else {}),
         "wall_clock_s": round(state.wall_clock_s, 3),
         "images_per_s": round(state.images_seen / max(state.wall_clock_s, 1e-9), 2),
         "eval_wall_clock_s": round(state.eval_wall_clock_s, 3),

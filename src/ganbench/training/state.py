@@ -96,6 +96,21 @@ class Trainee:
     #: The device's fast path (autocast etc.; nothing on CPU).
     accel: Acceleration = field(default_factory=Acceleration)
 
-    def sampling_G(self) -> nn.Module:
-        """The generator the progress grids show: the EMA copy when there is one."""
-        return self.ema.model if self.ema is not None else self.G
+    def sampling_G(self, generator: str = "ema") -> nn.Module:
+        """The generator to draw from (progress grids, the training-time evaluation):
+        ``"ema"``, the EMA copy with BatchNorm statistics of its own weights (the trained
+        network when there is no EMA), or ``"raw"``, the trained network."""
+        if generator not in ("ema", "raw"):
+            raise ValueError(f"generator must be 'ema' or 'raw', got {generator!r}")
+        return self.ema.calibrated() if self.ema is not None and generator == "ema" else self.G
+
+
+def images_per_step(t: Trainee) -> int:
+    """Real images one generator step consumes: one batch per discriminator step, or one
+    batch when there is no discriminator."""
+    return t.batches.batch_size * max(d_steps_per_g_step(t), 1)
+
+
+def d_steps_per_g_step(t: Trainee) -> int:
+    """Discriminator steps per generator step (0 without a discriminator)."""
+    return t.objective.d_steps if t.D is not None else 0
