@@ -37,7 +37,7 @@ def evaluate(
     from ganbench.io import write_json
     from ganbench.metrics.evaluate import Sources, evaluate_samples
     from ganbench.sampling.files import load_samples
-    from ganbench.tracking.mlflow_run import open_stage_run
+    from ganbench.tracking.mlflow_run import EVAL_PREFIX, open_stage_run
 
     p = load(params)
     images, sample_meta = load_samples(samples)
@@ -53,7 +53,7 @@ def evaluate(
     tracker = open_stage_run(p.mlflow, repo_root(params), run, key, "evaluate", p)
     scalars = {k: float(v) for k, v in result.items()
                if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "seed"}
-    tracker.log_metrics(scalars)
+    tracker.log_metrics({EVAL_PREFIX + k: v for k, v in scalars.items()})
     tracker.log_dict({**result, "timing": spent}, f"eval/{key}.json")
     shown = ", ".join(f"{k} {v:.4g}" for k, v in scalars.items() if not k.endswith("_std"))
     typer.echo(f"evaluate {key}: {shown}")
