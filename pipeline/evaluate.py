@@ -40,7 +40,7 @@ def evaluate(
     from ganbench.io import write_json
     from ganbench.metrics.evaluate import Sources, evaluate_samples
     from ganbench.sampling.files import load_samples
-    from ganbench.tracking.mlflow_run import open_stage_run
+    from ganbench.tracking.mlflow_run import EVAL_PREFIX, open_stage_run
 
     p = load(params)
     images, sample_meta = load_samples(samples)
@@ -57,10 +57,11 @@ def evaluate(
     tracker = open_stage_run(p.mlflow, repo_root(params), run, key, "evaluate", p)
     scalars = {k: float(v) for k, v in result.items()
                if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "seed"}
+    metrics = {EVAL_PREFIX + k: v for k, v in scalars.items()}
     for name, prov in result["provenance"].items():  # each score's evaluation-noise interval
         noise = prov.get("eval_noise") or {}
-        scalars.update({f"eval_noise/{name}_{k}": float(noise[k]) for k in ("low", "high", "se") if k in noise})
-    tracker.log_metrics(scalars)
+        metrics.update({f"eval_noise/{name}_{k}": float(noise[k]) for k in ("low", "high", "se") if k in noise})
+    tracker.log_metrics(metrics)
     tracker.log_dict({**result, "timing": spent}, f"eval/{key}.json")
     shown = ", ".join(f"{k} {v:.4g}" for k, v in scalars.items() if not k.endswith("_std"))
     typer.echo(f"evaluate {key}: {shown}")

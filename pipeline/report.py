@@ -45,7 +45,7 @@ def report(
     """Compare every variant over its seeds → OUT (index.html, report.md, CSVs). Every number
     is first checked against its MLflow run; the report is then logged into every run."""
     from ganbench.report import ReportOptions, ReportPaths, build_report, cross_check, load_runs
-    from ganbench.tracking.mlflow_run import open_stage_run, resolve_tracking_uri
+    from ganbench.tracking.mlflow_run import MlflowTracker, open_stage_run, resolve_tracking_uri, runs_page
 
     p = load(params)
     root = repo_root(params)
@@ -62,10 +62,21 @@ def report(
         log.info("MLflow cross-check: %d run(s) agree, %d not checked", len(result.checked), len(result.skipped))
     options = ReportOptions()
     rep = build_report(runs, out, options)
+    pipelines: dict[str, MlflowTracker] = {}
     for rid in ids:
         tracker = open_stage_run(p.mlflow, root, run_files[rid.key], rid.key, "report", p)
         for name in LOGGED:
             tracker.log_artifact(out / name, "report")
+        if isinstance(tracker, MlflowTracker) and tracker.parent_id:
+            pipelines.setdefault(tracker.parent_id, MlflowTracker(tracker.tracking_uri, tracker.parent_id))
+    for parent in pipelines.values():  # the pipeline run's row shows the report too
+        for name in LOGGED:
+            parent.log_artifact(out / name, "report")
+        experiment = parent.client.get_run(parent.run_id).info.experiment_id
+        server = "" if parent.tracking_uri.startswith(("http:", "https:")) else \
+            f" (after `mlflow ui --backend-store-uri {parent.tracking_uri}`)"
+        typer.echo(f"MLflow: pipeline run {parent.run_id}; its runs: {runs_page(parent.tracking_uri, experiment)}"
+                   f"{server}")
     for line in rep.warnings:
         log.warning(line.replace("**", ""))
     typer.echo(f"{out / 'index.html'}: {len(rep.variants)} variants, {len(rep.runs)} runs, "

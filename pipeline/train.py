@@ -90,7 +90,8 @@ def _train(p, root: Path, key: str, variant: str, seed: int, world, processed: P
     """The training of one process (all of it in one process, or one rank's share)."""
     from ganbench.errors import GanbenchError, TrainingInterrupted
     from ganbench.io import write_json
-    from ganbench.tracking.mlflow_run import check_reachable, quick_failures, resolve_tracking_uri
+    from ganbench.tracking.mlflow_run import TRAIN_PREFIX, check_reachable, quick_failures, resolve_tracking_uri
+    from ganbench.tracking.model import log_generator
     from ganbench.tracking.resilient import ResilientRun
     from ganbench.training.run import PROGRESS_SERIES, ProbeFiles, prepare_training, train_variant
 
@@ -107,7 +108,7 @@ def _train(p, root: Path, key: str, variant: str, seed: int, world, processed: P
     setup = prepare_training(p, variant, seed, processed, out, probe_files, world=world)
     if setup.restart_reason and world.main:
         log.info("train %s: training from scratch: %s", key, setup.restart_reason)
-    run = None if p.mlflow.offline or not world.main else open_training_run(p, root, setup, key)
+    run = None if p.mlflow.offline or not world.main else open_training_run(p, root, setup, key, processed)
     sink = ResilientRun(run, out / "unsynced") if run is not None else None
     stop = StopOnSignal()
     status, reason = "FAILED", None
@@ -116,6 +117,8 @@ def _train(p, root: Path, key: str, variant: str, seed: int, world, processed: P
                                  else contextlib.nullcontext()):
             result = train_variant(setup, sink, p.mlflow.experiment, stop=stop)
         status = "FINISHED"
+        if sink is not None:
+            sink.log_model(lambda: log_generator(run, result.checkpoint, result.metrics["g_steps"], variant))
     except TrainingInterrupted as exc:
         status, reason = "KILLED", str(exc)
         if world.main:
@@ -135,7 +138,7 @@ def _train(p, root: Path, key: str, variant: str, seed: int, world, processed: P
     if curves is not None:
         result.history.export(curves, include=probe_names, kimg_column=True)
     if run is not None and not sink.down:
-        run.log_metrics({f"train/{k}": float(v) for k, v in result.metrics.items()
+        run.log_metrics({TRAIN_PREFIX + k: float(v) for k, v in result.metrics.items()
                          if isinstance(v, (int, float)) and not isinstance(v, bool)})
         if result.resumed_from_kimg is not None:
             run.set_tags({"resumed_from_kimg": f"{result.resumed_from_kimg:.3f}"})
@@ -146,12 +149,14 @@ def _train(p, root: Path, key: str, variant: str, seed: int, world, processed: P
                f"{m['images_per_s']:.0f} img/s{best} -> {result.checkpoint}")
 
 
-def open_training_run(p, root: Path, setup, key: str):  # noqa: ANN001, ANN201 - pipeline glue
+def open_training_run(p, root: Path, setup, key: str, processed: Path):  # noqa: ANN001, ANN201 - pipeline glue
     """The MLflow run to train in: the checkpoint's own run when it resumes and the
-    store still has it, else a new one."""
+    store still has it, else a new one; with its params, datasets and pipeline run."""
     from ganbench import numerics
     from ganbench.config import flatten
-    from ganbench.tracking.mlflow_run import find_run, pipeline_tags, start_run
+    from ganbench.tracking.datasets import data_inputs
+    from ganbench.tracking.mlflow_run import find_run, lead_eval_keys, start_run
+    from ganbench.tracking.pipeline_run import attach_to_pipeline
     from ganbench.training.run import mlflow_params
 
     run = None
@@ -166,22 +171,35 @@ def open_training_run(p, root: Path, setup, key: str):  # noqa: ANN001, ANN201 -
     if run is None:
         run = start_run(p.mlflow, root, key,
                         {"variant": setup.variant, "seed": str(setup.seed), "dataset": p.data.dataset,
-                         "dvc_stage.train": f"train@{key}"})
+                         "dvc_stage.train": f"train@{key}"},
+                        command=f"ganbench train {setup.variant} --seed {setup.seed}",
+                        first_metrics=lead_eval_keys(p.evaluate))
         if setup.previous_run:
             run.set_tags({"continues_run": setup.previous_run["run_id"]})
-    run.set_tags({**pipeline_tags(p, root, run), **numerics.tags()})
+    run.set_tags(numerics.tags())
     run.log_params(flatten(mlflow_params(setup)))
+    try:
+        if not run.has_inputs():
+            run.log_inputs(data_inputs(p, processed, root))
+    except (OSError, KeyError, ValueError) as exc:  # a dataset record never stops training
+        log.warning("train %s: the datasets are not recorded in MLflow run %s (%s: %s)", key, run.run_id,
+                    type(exc).__name__, exc)
+    attach_to_pipeline(p, root, run)
     return run
 
 
 def finish_run(sink, run, setup, status: str, reason: str | None) -> None:  # noqa: ANN001
     """Send what is left, then mark the run (with the reason when it failed); a server
     that is down at this point only costs a warning."""
+    from ganbench.tracking.pipeline_run import sync_pipeline_run
+
     sink.close(setup.history.committed_rows)
     try:
         if reason:
             run.set_tags({"failure_reason": reason[:5000]})
         run.finish(status)
+        if run.parent_id:
+            run.parent_id = sync_pipeline_run(run.client, run.parent_id)
     except Exception as exc:  # the server went away: the status is set by the next session
         log.warning("could not mark MLflow run %s %s (%s)", run.run_id, status, type(exc).__name__)
 

@@ -29,11 +29,11 @@ def store(tmp_path_factory):
 
 
 def log_like_the_pipeline(client, exp: str, run: Run) -> str:
-    """A run holding what the stages log: eval metrics by name, train metrics as train/<name>."""
+    """A run holding what the stages log: eval metrics as eval/<name>, train metrics as train/<name>."""
     from mlflow.entities import Metric
 
     run_id = client.create_run(exp, run_name=run.key).info.run_id
-    numbers = {k: v for k, v in run.eval.items() if k != "seed" and isinstance(v, (int, float))}
+    numbers = {f"eval/{k}": v for k, v in run.eval.items() if k != "seed" and isinstance(v, (int, float))}
     numbers |= {f"train/{k}": v for k, v in run.train.items()
                 if k != "seed" and isinstance(v, (int, float)) and not isinstance(v, bool)}
     client.log_batch(run_id, metrics=[Metric(k, float(v), 0, 0) for k, v in numbers.items()])
@@ -70,29 +70,29 @@ def test_a_planted_disagreement_fails_with_run_metric_and_both_values(tmp_path, 
     uri, client, _ = store
     runs, files = logged_runs(tmp_path, store)
     rid = run_id(files, "dcgan-1")
-    client.log_metric(rid, "fid2k", 43.25, step=0)                 # as if a later evaluate logged another
+    client.log_metric(rid, "eval/fid2k", 43.25, step=0)            # as if a later evaluate logged another
     with pytest.raises(MlflowMismatchError) as err:
         cross_check(runs, files, uri).raise_for_mismatch()
     line = str(err.value)
-    assert "\n" not in line and rid in line and "dcgan-1" in line and "fid2k" in line
+    assert "\n" not in line and rid in line and "dcgan-1" in line and "eval/fid2k" in line
     assert "41.5" in line and "43.25" in line and "evaluate@dcgan-1" in line
-    assert [(m.key, m.expected.name) for m in err.value.mismatches] == [("dcgan-1", "fid2k")]
+    assert [(m.key, m.expected.name) for m in err.value.mismatches] == [("dcgan-1", "eval/fid2k")]
 
 
-def test_a_training_curve_under_the_same_name_is_not_a_disagreement(tmp_path, store):
+def test_a_later_value_or_a_placeholder_is_not_a_disagreement(tmp_path, store):
     uri, client, exp = store
     runs, files = logged_runs(tmp_path, store, seeds=(0,))
-    # the training loop logs its domain metric at generator steps, possibly under the
-    # evaluated name (fd_domain40 in both when N matches): the stage's value is at step 0
-    client.log_metric(run_id(files, "dcgan-0"), "fd_domain10k", 99.0, step=4375)
+    # a value logged at a later step under the evaluated name (the stage's value is at step 0)
+    client.log_metric(run_id(files, "dcgan-0"), "eval/fd_domain10k", 99.0, step=4375)
     result = cross_check(runs, files, uri)
     assert result.mismatches == [] and result.warnings == [] and result.checked == ["dcgan-0", "wgan_gp-0"]
-    # a new run (retrained) holding only the training curve: the evaluated number is missing, not different
+    # a new run (retrained, its evaluate skipped by DVC) holds only the NaN placeholder the
+    # train stage logs at step -1: the evaluated number is missing, not different
     fresh = client.create_run(exp).info.run_id
-    client.log_metric(fresh, "fd_domain10k", 99.0, step=4375)
+    client.log_metric(fresh, "eval/fd_domain10k", float("nan"), step=-1)
     write_run_file(files["dcgan-0"], fresh, "ganbench")
     result = cross_check(runs, files, uri)
-    assert result.mismatches == [] and "fd_domain10k" in result.warnings[0]
+    assert result.mismatches == [] and "eval/fd_domain10k" in result.warnings[0]
 
 
 def test_train_metrics_are_checked_too(tmp_path, store):
@@ -110,8 +110,8 @@ def test_a_number_missing_from_the_run_warns_unless_told_to_fail(tmp_path, store
     write_run_file(files["dcgan-0"], bare, "ganbench")
     result = cross_check(runs, files, uri)
     result.raise_for_mismatch()
-    assert result.mismatches == [] and "lacks fid2k, kid2k, kid2k_std" in result.warnings[0]
-    with pytest.raises(MlflowMismatchError, match=r"lacks fid2k"):
+    assert result.mismatches == [] and "lacks eval/fid2k, eval/kid2k, eval/kid2k_std" in result.warnings[0]
+    with pytest.raises(MlflowMismatchError, match=r"lacks eval/fid2k"):
         cross_check(runs, files, uri, CrossCheckOptions(missing_metric="fail")).raise_for_mismatch()
 
 
@@ -163,12 +163,17 @@ def test_the_report_command_checks_builds_and_logs_into_every_run(tmp_path, stor
     ok = CliRunner().invoke(cmd.app, args)
     assert ok.exit_code == 0, ok.output
     assert (tmp_path / "reports" / "index.html").is_file() and "index.html" in ok.output
+    parents = set()
     for key in files:
         logged = {Path(a.path).name for a in client.list_artifacts(run_id(files, key), "report")}
         assert {"index.html", "report.md", "metrics.csv"} <= logged
-    client.log_metric(run_id(files, "wgan_gp-1"), "kid2k", 9.0)
+        parents.add(client.get_run(run_id(files, key)).data.tags["mlflow.parentRunId"])
+    (parent,) = parents                                             # the pipeline run shows the report too
+    assert {Path(a.path).name for a in client.list_artifacts(parent, "report")} >= {"index.html", "report.md"}
+    assert f"MLflow: pipeline run {parent}" in ok.output and "runs?workflowType=machine_learning" in ok.output
+    client.log_metric(run_id(files, "wgan_gp-1"), "eval/kid2k", 9.0)
     bad = CliRunner().invoke(cmd.app, args)
-    assert bad.exit_code == 1 and "kid2k" in bad.output and "9.0 in MLflow" in bad.output
+    assert bad.exit_code == 1 and "eval/kid2k" in bad.output and "9.0 in MLflow" in bad.output
 
 
 def test_an_unreachable_server_is_one_warning(tmp_path):

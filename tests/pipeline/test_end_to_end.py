@@ -101,14 +101,22 @@ def test_dvc_reruns_do_the_right_thing(project):
     client = mlflow_client(repo)
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
-    assert run.data.params["train.kimg"] == "0.64" and run.data.params["dcgan.loss.name"] == "nonsaturating"
+    assert run.data.params["train.kimg"] == "0.64" and run.data.params["loss.name"] == "nonsaturating"
+    assert run.data.params["variant"] == "dcgan" and run.data.params["model.z_dim"] == "16"
     assert run.data.tags["variant"] == "dcgan" and run.data.tags["dataset"] == "idx-folder"
     assert run.data.tags["dvc_stage.train"] == "train@dcgan-0" and "git_commit" in run.data.tags
     assert run.data.tags["seed"] == "0" and run.data.tags["ganbench.pipeline"]
     parent = client.get_run(run.data.tags["mlflow.parentRunId"])
     assert parent.data.tags["ganbench.pipeline_parent"] == run.data.tags["ganbench.pipeline"]
+    assert parent.info.status == "FINISHED" and parent.info.start_time == run.info.start_time
+    assert parent.info.end_time == run.info.end_time
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} == {"report"}
+    assert client.get_experiment(run.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
+    assert sorted(i.tags[0].value for i in run.inputs.dataset_inputs) == ["evaluation", "training"]
+    assert [m.step for m in run.outputs.model_outputs] == [40]
     assert [m.step for m in client.get_metric_history(run_id, "loss_D")] == list(range(5, 41, 5))
-    assert run.data.metrics["fid40"] == pytest.approx(ev["fid40"])
+    assert run.data.metrics["eval/fid40"] == pytest.approx(ev["fid40"])
+    assert list(run.data.metrics)[:2] == ["eval/fid40", "eval/kid40"]  # first in MLflow's compare view
     noise = ev["provenance"]["fid40"]["eval_noise"]                  # the evaluation-noise interval, both places
     assert noise["low"] < ev["fid40"] < noise["high"]
     assert run.data.metrics["eval_noise/fid40_high"] == pytest.approx(noise["high"])
@@ -142,6 +150,7 @@ def test_dvc_reruns_do_the_right_thing(project):
     assert run_of(repo) == run_id and (repo / "models/dcgan-0/checkpoint.pt").read_bytes() == ckpt
     assert history_steps(repo) == list(range(5, 41, 5))
     assert [m.step for m in client.get_metric_history(run_id, "loss_D")] == list(range(5, 41, 5))
+    assert [m.step for m in client.get_run(run_id).outputs.model_outputs] == [40]  # logged once
     ran, text = sh.repro()
     assert ran == [], text  # the rerun's outputs hash as before: nothing downstream reruns
 
@@ -166,6 +175,7 @@ def test_dvc_reruns_do_the_right_thing(project):
     assert [m.step for m in client.get_metric_history(run_id, "loss_D")] == list(range(5, 61, 5))
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.tags["resumed_from_kimg"] == "0.640"
+    assert sorted(m.step for m in run.outputs.model_outputs) == [40, 60]
     assert json.loads((repo / "metrics/train/dcgan-0.json").read_text())["g_steps"] == 60
 
     # 6. A change to the training code retrains from scratch, in a new run.

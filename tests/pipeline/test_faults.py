@@ -220,3 +220,5 @@ def test_a_tracking_server_that_goes_away_mid_run_loses_nothing(data, tmp_path):
         assert steps == list(range(3, 3001, 3)), (steps[:5], steps[-5:], len(steps))
         run = second.get("/api/2.0/mlflow/runs/get", run_id=run_id)["run"]
         assert run["info"]["status"] == "FINISHED"
+        # the generator model got through too, once
+        assert [int(o["step"]) for o in run["outputs"]["model_outputs"]] == [3000], run["outputs"]

@@ -63,7 +63,8 @@ def test_pipeline_logs_to_a_shared_tracking_server(tmp_path):
             tags["ganbench.pipeline"]
 
         params = {p["key"]: p["value"] for p in run["data"]["params"]}
-        assert params["train.kimg"] == "0.64" and params["dcgan.loss.name"] == "nonsaturating"
+        assert params["train.kimg"] == "0.64" and params["loss.name"] == "nonsaturating"
+        assert {t["key"]: t["value"] for t in exp["tags"]}["mlflow.experimentKind"] == "custom_model_development"
 
         def history(key: str) -> list[int]:
             got = server.get("/api/2.0/mlflow/metrics/get-history", run_id=run_id, metric_key=key)
@@ -73,15 +74,16 @@ def test_pipeline_logs_to_a_shared_tracking_server(tmp_path):
         assert history("loss_G") == LOSS_STEPS
         metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
         ev = json.loads((repo / "metrics/eval/dcgan-0.json").read_text())
-        for key in ("fid40", "kid40", "precision40", "recall40"):
-            assert metrics[key] == pytest.approx(ev[key], rel=1e-6), key
-        # With these tiny params the training-time metric (train.eval_num = 40) has the
-        # evaluation's name, fd_domain40: the run's latest value is training's (highest
-        # step); the evaluation's is in its history, at step 0.
+        for key in ("fid40", "kid40", "precision40", "recall40", "fd_domain40"):
+            assert metrics[f"eval/{key}"] == pytest.approx(ev[key], rel=1e-6), key
+        # The training-time metric (train.eval_num = 40) keeps its own name beside the
+        # evaluation's eval/fd_domain40, at generator steps.
         domain = server.get("/api/2.0/mlflow/metrics/get-history", run_id=run_id, metric_key="fd_domain40")
-        assert any(m["step"] == 0 and m["value"] == pytest.approx(ev["fd_domain40"], rel=1e-6)
-                   for m in domain["metrics"]), domain
+        assert sorted(m["step"] for m in domain["metrics"]) == [20, 40], domain
         assert metrics["train/g_steps"] == 40
+        # The generator went through the server as the run's model, at its last step.
+        outputs = server.get("/api/2.0/mlflow/runs/get", run_id=run_id)["run"]["outputs"]["model_outputs"]
+        assert [int(o["step"]) for o in outputs] == [40], outputs
 
         # Artifacts went through the server into its destination.
         assert run["info"]["artifact_uri"] == f"mlflow-artifacts:/{exp_id}/{run_id}/artifacts"

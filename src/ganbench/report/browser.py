@@ -8,7 +8,9 @@ is started in its own process group and stopped by that id.
 
 :func:`inspect_page` returns a :class:`PageCheck`: console errors and uncaught
 exceptions, every ``<img>`` with its ``naturalWidth``, the number of tables, SVGs and
-canvases, and optionally a full-page PNG screenshot.
+canvases, and optionally a full-page PNG screenshot. :func:`open_page` gives a
+:class:`Page` to drive (go to addresses, wait for what a script app renders, click
+through it with scripts, take screenshots).
 """
 
 from __future__ import annotations
@@ -288,40 +290,87 @@ def _page_ws_url(port: int, timeout_s: float) -> str:
         time.sleep(0.1)
 
 
+class Page:
+    """A page in a running headless Chromium (:func:`open_page`): go to an address, wait
+    for the rendered page to satisfy a JS expression, run scripts, take screenshots."""
+
+    def __init__(self, session: _Session, options: ChromiumOptions) -> None:
+        self.session = session
+        self.options = options
+
+    def goto(self, url: str, wait_for: str | None = None, timeout_s: float | None = None) -> None:
+        """Load ``url`` (until its load event; a change of the ``#`` part alone loads
+        nothing), then wait for ``wait_for`` if given."""
+        deadline = time.monotonic() + (timeout_s or self.options.timeout_s)
+        self.session.events = [ev for ev in self.session.events if ev["method"] != "Page.loadEventFired"]
+        if "loaderId" in self.session.call("Page.navigate", {"url": url}):  # absent: same document
+            self.session.wait_event("Page.loadEventFired", deadline)
+        if wait_for:
+            self.wait_for(wait_for, max(0.0, deadline - time.monotonic()))
+
+    def wait_for(self, expression: str, timeout_s: float | None = None) -> Any:
+        """Poll the JS ``expression`` until it is truthy; returns its value."""
+        deadline = time.monotonic() + (self.options.timeout_s if timeout_s is None else timeout_s)
+        while True:
+            value = self.session.evaluate(expression)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise BrowserError(f"the page never satisfied {expression!r} (it shows: "
+                                   f"{' '.join(str(self.text())[:300].split())!r})")
+            time.sleep(0.2)
+
+    def evaluate(self, expression: str) -> Any:
+        return self.session.evaluate(expression)
+
+    def text(self) -> str:
+        """What the page shows as text (``document.body.innerText``)."""
+        return self.session.evaluate("document.body ? document.body.innerText : ''") or ""
+
+    def screenshot(self, full_page: bool = False) -> bytes:
+        """A PNG of the viewport, or of the whole page (up to ``max_screenshot_height``)."""
+        if full_page:
+            height = min(int(self.session.evaluate("document.documentElement.scrollHeight")),
+                         self.options.max_screenshot_height)
+            self.session.call("Emulation.setDeviceMetricsOverride", {
+                "width": self.options.width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+        shot = self.session.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": full_page})
+        return base64.b64decode(shot["data"])
+
+    def console_errors(self) -> list[str]:
+        time.sleep(0.2)  # let late console messages arrive
+        self.session.call("Runtime.evaluate", {"expression": "0"})
+        return console_errors(self.session.events)
+
+
+@contextlib.contextmanager
+def open_page(options: ChromiumOptions = ChromiumOptions()) -> Iterator[Page]:
+    """Start headless Chromium and yield its blank :class:`Page`; stops the browser."""
+    with chromium(options) as port:
+        ws = _WebSocket(_page_ws_url(port, options.timeout_s), options.timeout_s)
+        try:
+            session = _Session(ws)
+            for domain in ("Runtime.enable", "Log.enable", "Page.enable"):
+                session.call(domain)
+            yield Page(session, options)
+            with contextlib.suppress(BrowserError, OSError):
+                session.call("Browser.close")
+        finally:
+            ws.close()
+
+
 def inspect_page(path_or_url: str | Path, options: ChromiumOptions = ChromiumOptions(), *,
                  wait_for: str | None = None, screenshot: bool = False) -> PageCheck:
     """Load a file (or URL) and report what rendered.  ``wait_for``: a JS expression
     polled after the load event until truthy (e.g. an async chart drew its SVG)."""
     url = Path(path_or_url).resolve().as_uri() if not str(path_or_url).startswith(("file:", "http:")) \
         else str(path_or_url)
-    with chromium(options) as port:
-        ws = _WebSocket(_page_ws_url(port, options.timeout_s), options.timeout_s)
-        try:
-            session = _Session(ws)
-            deadline = time.monotonic() + options.timeout_s
-            for domain in ("Runtime.enable", "Log.enable", "Page.enable"):
-                session.call(domain)
-            session.call("Page.navigate", {"url": url})
-            session.wait_event("Page.loadEventFired", deadline)
-            if wait_for:
-                while not session.evaluate(wait_for):
-                    if time.monotonic() > deadline:
-                        raise BrowserError(f"the page never satisfied {wait_for!r}")
-                    time.sleep(0.1)
-            facts = session.evaluate(PAGE_FACTS)
-            check = PageCheck(url=url, title=facts["title"], tables=facts["tables"], svgs=facts["svgs"],
-                              canvases=facts["canvases"], images=facts["images"], scripts=facts["scripts"])
-            if screenshot:
-                height = min(int(facts["height"]), options.max_screenshot_height)
-                session.call("Emulation.setDeviceMetricsOverride", {
-                    "width": options.width, "height": height, "deviceScaleFactor": 1, "mobile": False})
-                shot = session.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
-                check.screenshot = base64.b64decode(shot["data"])
-            time.sleep(0.2)  # let late console messages arrive
-            session.call("Runtime.evaluate", {"expression": "0"})
-            check.console_errors = console_errors(session.events)
-            with contextlib.suppress(BrowserError, OSError):
-                session.call("Browser.close")
-            return check
-        finally:
-            ws.close()
+    with open_page(options) as page:
+        page.goto(url, wait_for=wait_for)
+        facts = page.evaluate(PAGE_FACTS)
+        check = PageCheck(url=url, title=facts["title"], tables=facts["tables"], svgs=facts["svgs"],
+                          canvases=facts["canvases"], images=facts["images"], scripts=facts["scripts"])
+        if screenshot:
+            check.screenshot = page.screenshot(full_page=True)
+        check.console_errors = page.console_errors()
+        return check

@@ -1,14 +1,13 @@
 """Cross-check: the numbers in the DVC metrics files against the MLflow runs.
 
 Each run's ``models/<key>/run.json`` names its MLflow run.  Every number of
-``metrics/eval/<key>.json`` must be in that run under its own name (``fid2k``,
-``kid2k_std``, …) and every number of ``metrics/train/<key>.json`` under
-``train/<name>``, with the same value.  The stages log their results at step 0, while
-the training loop logs its curves at generator steps, possibly under the same name (a
-training-time ``fd_domain2k`` and an evaluated ``fd_domain2k``); so the value compared is
-the run's latest, or, when that differs, the latest logged at step 0.  A disagreement
-is an error; a run the store lacks (say after ``dvc pull`` on another machine) or an
-unreachable store is a warning.
+``metrics/eval/<key>.json`` must be in that run under ``eval/<name>`` (``eval/fid2k``,
+``eval/kid2k_std``, …) and every number of ``metrics/train/<key>.json`` under
+``train/<name>``, with the same value.  The stages log their results at step 0 (a new run
+holds NaN placeholders of some evaluation names at step -1, which never count); the
+value compared is the run's latest, or, when that differs, the latest logged at step 0.
+A disagreement is an error; a run the store lacks (say after ``dvc pull`` on another
+machine) or an unreachable store is a warning.
 """
 
 from __future__ import annotations
@@ -21,10 +20,10 @@ from typing import Any, Literal
 
 from ganbench.errors import GanbenchError
 from ganbench.report.inputs import Run, is_number
+from ganbench.tracking.mlflow_run import EVAL_PREFIX, TRAIN_PREFIX
 
 #: Numbers in the metrics files that identify a run rather than measure it.
 NOT_LOGGED = frozenset({"seed"})
-TRAIN_PREFIX = "train/"
 
 
 class MlflowMismatchError(GanbenchError):
@@ -96,13 +95,13 @@ class CrossCheckResult:
 
 
 def expected_metrics(run: Run) -> list[Expected]:
-    """Every number the MLflow run of ``run`` must hold (eval under its own name, train
+    """Every number the MLflow run of ``run`` must hold (eval under ``eval/<name>``, train
     under ``train/<name>``); identity numbers (``seed``) and booleans are not logged."""
     out = []
     files = run.files
     for name, value in run.eval.items():
         if name not in NOT_LOGGED and is_number(value):
-            out.append(Expected(name, float(value), files.get("eval", Path(f"{run.key}.json")),
+            out.append(Expected(EVAL_PREFIX + name, float(value), files.get("eval", Path(f"{run.key}.json")),
                                 f"evaluate@{run.key}"))
     for name, value in run.train.items():
         if name not in NOT_LOGGED and is_number(value):

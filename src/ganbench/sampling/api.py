@@ -14,7 +14,7 @@ from ganbench.config.schema import SampleConfig
 from ganbench.errors import CheckpointError
 from ganbench.runtime import resolve_device
 from ganbench.sampling.generate import generate, has_batchnorm, resolve_truncation
-from ganbench.sampling.latents import grid_inputs, labels, latents, noise_generator, slerp
+from ganbench.sampling.latents import class_rows, grid_inputs, labels, latents, noise_generator, slerp
 from ganbench.training.checkpoint import load_checkpoint, sampling_generator
 
 
@@ -89,11 +89,7 @@ def generate_from_checkpoint(ckpt_path: Path, *, n: int, seed: int, truncation: 
         nrow = max(1, int(round(math.sqrt(n))))
     c = labels(n, geometry.num_classes, class_index)
     if c is not None and class_index is None and not interpolate:
-        # One row per class, like the training grids.
-        per_row = max(1, n // geometry.num_classes)
-        c = torch.arange(geometry.num_classes).repeat_interleave(per_row)[:n]
-        c = torch.cat([c, torch.arange(n - len(c)) % geometry.num_classes])
-        nrow = per_row
+        c, nrow = class_rows(n, geometry.num_classes)  # one row per class, like the training grids
     images = generate(G, z, c, truncation_psi=psi, device=resolve_device(device),
                       noise=noise_generator(seed))
     return images, nrow

@@ -46,6 +46,15 @@ def labels(n: int, num_classes: int, class_index: int | None = None) -> Tensor |
     return torch.arange(n) % num_classes
 
 
+def class_rows(n: int, num_classes: int) -> tuple[Tensor, int]:
+    """``n`` labels laid out one row per class, as ``ganbench generate`` draws a
+    conditional model: ``n // num_classes`` (at least one) of each class in turn, the rest
+    cycling through the classes; returns (labels ``(n,)`` long, images per row)."""
+    per_row = max(1, n // num_classes)
+    c = torch.arange(num_classes).repeat_interleave(per_row)[:n]
+    return torch.cat([c, torch.arange(n - len(c)) % num_classes]), per_row
+
+
 def grid_inputs(z_dim: int, n: int, seed: int, num_classes: int) -> tuple[Tensor, Tensor | None, int]:
     """Latents and labels for a grid of about ``n`` images: ``(z, c, images per row)``.
 

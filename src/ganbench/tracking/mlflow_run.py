@@ -14,7 +14,7 @@ import logging
 import os
 import subprocess
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,31 @@ log = logging.getLogger("ganbench")
 #: A metric the training loop logs at every flush: its last step is how far a run was synced.
 PROGRESS_KEY = "kimg"
 _BATCH = 500  # MLflow's log_batch takes at most 1000 metrics
+
+#: MLflow 3's experiment tag for the kind of work an experiment holds, and its value for
+#: classic model training (the UI's ``ExperimentKind.CUSTOM_MODEL_DEVELOPMENT``; the other
+#: value, ``genai_development``, opens on traces).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+#: The runs table of an experiment in MLflow 3's UI. Its GenAI/model-training switch lives
+#: in the browser (``localStorage``, GenAI by default), and MLflow 3.17's UI does not read
+#: the experiment's kind tag; ``workflowType`` in the link selects model training.
+RUNS_PAGE = "#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+#: What ``mlflow ui`` serves by default (the page of a sqlite store).
+DEFAULT_UI = "http://127.0.0.1:5000"
+
+#: Metric name prefixes: evaluation values (``eval/fid2k``) and the training summary
+#: (``train/g_steps``); the training curves (``loss_D``, ``kimg``, the training-time
+#: ``fd_domain2k``) and MLflow's ``system/`` metrics keep their names. MLflow's chart view
+#: puts prefixed sections first, in name order, then the unprefixed ("Model metrics") and
+#: ``system/`` ones: ``eval`` comes first.
+EVAL_PREFIX = "eval/"
+TRAIN_PREFIX = "train/"
+#: Evaluation values whose names follow from params alone (metric → the EvaluateConfig
+#: field holding its N): a new run holds them first (see :func:`lead_eval_keys`).
+_NAMED_BY_N = {"fid": "num_gen", "kid": "num_gen", "fd_domain": "domain_num_gen", "kid_domain": "domain_num_gen"}
+#: The step of those placeholders: below every real step (the stages log at step 0).
+PLACEHOLDER_STEP = -1
 
 
 def main_repo_root(root: Path) -> Path:
@@ -62,23 +87,66 @@ def resolve_tracking_uri(cfg: MlflowConfig, root: Path, env: Mapping[str, str] |
 
 def experiment_id(tracking_uri: str, name: str, root: Path) -> str:
     """Get the experiment, creating it once with an artifact location inside the repo
-    (for a local store; a tracking server keeps its own artifact root)."""
+    (for a local store; a tracking server keeps its own artifact root), marked as model
+    training (:data:`EXPERIMENT_KIND_TAG`), also when it exists without that mark."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri)
     exp = client.get_experiment_by_name(name)
     if exp is not None:
+        ensure_experiment_kind(client, exp)
         return exp.experiment_id
     location = None
     if tracking_uri.startswith(("sqlite:", "file:")) or "://" not in tracking_uri:
         location = (main_repo_root(root) / "mlartifacts" / name).resolve().as_uri()
     try:
-        return client.create_experiment(name, artifact_location=location)
+        return client.create_experiment(name, artifact_location=location,
+                                        tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
     except Exception:  # created concurrently by another stage
         exp = client.get_experiment_by_name(name)
         if exp is None:
             raise
+        ensure_experiment_kind(client, exp)
         return exp.experiment_id
+
+
+def ensure_experiment_kind(client: Any, experiment: Any) -> None:
+    """Mark ``experiment`` as model training unless it already has a kind (one someone
+    chose is kept)."""
+    if EXPERIMENT_KIND_TAG not in experiment.tags:
+        client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+
+
+def runs_page(tracking_uri: str, experiment_id: str) -> str:
+    """The address of the experiment's runs table in ``mlflow ui`` (or the tracking
+    server's own UI)."""
+    base = tracking_uri.rstrip("/") if tracking_uri.startswith(("http://", "https://")) else DEFAULT_UI
+    return f"{base}/{RUNS_PAGE.format(experiment_id=experiment_id)}"
+
+
+def lead_eval_keys(evaluate: Any) -> list[str]:
+    """The evaluation values of ``evaluate.metrics`` whose names follow from params
+    (``eval/fid2k``, ``eval/fd_domain10k``, …), in that order.
+
+    MLflow lists a run's metrics in the order they were first logged (a SQL store returns
+    them so), and its compare view plots the first metric the runs share; a new run logs
+    these first, as NaN at :data:`PLACEHOLDER_STEP`, so that they lead instead of the
+    system metrics sampled seconds into training. The evaluate stage logs the values at
+    step 0."""
+    from ganbench.metrics.registry import with_n
+
+    return [EVAL_PREFIX + with_n(name, int(getattr(evaluate, _NAMED_BY_N[name])))
+            for name in evaluate.metrics if name in _NAMED_BY_N]
+
+
+def source_tags(command: str, root: Path) -> dict[str, str]:
+    """What MLflow records as a run's source: the command, the source type and, in a git
+    repository, the commit (as MLflow does for projects)."""
+    tags = {"mlflow.source.name": command, "mlflow.source.type": "LOCAL"}
+    commit = git_commit(root)
+    if commit != "unknown":
+        tags["mlflow.source.git.commit"] = commit
+    return tags
 
 
 def git_commit(root: Path) -> str:
@@ -100,6 +168,8 @@ class MlflowTracker:
         self.run_id = run_id
         self.client = MlflowClient(tracking_uri)
         self._synced_step: int | None = None
+        #: The pipeline run this run is nested under (set when it is attached to one).
+        self.parent_id: str | None = None
 
     # Tracker protocol ----------------------------------------------------------------
 
@@ -120,12 +190,37 @@ class MlflowTracker:
     # Run bookkeeping -------------------------------------------------------------------
 
     def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log the params the run lacks. MLflow refuses to change a logged param, so a
+        resumed run keeps the values it was created with (its tags and metrics say how
+        far it went)."""
         from mlflow.entities import Param
 
         existing = self.client.get_run(self.run_id).data.params
         items = [Param(k, _param_str(v)) for k, v in params.items() if k not in existing]
         for i in range(0, len(items), 100):
             self.client.log_batch(self.run_id, params=items[i : i + 100])
+
+    def log_inputs(self, datasets: Sequence[Any]) -> None:
+        """Record ``mlflow.entities.DatasetInput`` s (the run lists each dataset once)."""
+        self.client.log_inputs(self.run_id, datasets=list(datasets))
+
+    def has_inputs(self) -> bool:
+        inputs = self.client.get_run(self.run_id).inputs
+        return bool(inputs is not None and inputs.dataset_inputs)
+
+    def model_steps(self) -> set[int]:
+        """The steps at which models were logged as outputs of this run."""
+        outputs = self.client.get_run(self.run_id).outputs
+        return {int(m.step) for m in (outputs.model_outputs if outputs is not None else [])}
+
+    def log_placeholders(self, keys: Sequence[str]) -> None:
+        """NaN at :data:`PLACEHOLDER_STEP` for ``keys``, in that order (see :func:`lead_eval_keys`)."""
+        from mlflow.entities import Metric
+
+        ts = int(time.time() * 1000)
+        if keys:
+            self.client.log_batch(self.run_id, metrics=[Metric(k, float("nan"), ts, PLACEHOLDER_STEP)
+                                                        for k in keys])
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         from mlflow.entities import RunTag
@@ -231,16 +326,21 @@ def quick_failures(uri: str) -> None:
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 
 
-def start_run(cfg: MlflowConfig, root: Path, run_name: str, tags: Mapping[str, str]) -> MlflowTracker:
-    """Create a new run in ``cfg.experiment`` (the train stage calls this)."""
+def start_run(cfg: MlflowConfig, root: Path, run_name: str, tags: Mapping[str, str], command: str = "ganbench",
+              first_metrics: Sequence[str] = ()) -> MlflowTracker:
+    """Create a new run in ``cfg.experiment`` (the train stage calls this), its source
+    the stage ``command``, holding ``first_metrics`` before anything else (NaN
+    placeholders, see :func:`lead_eval_keys`)."""
     from mlflow.tracking import MlflowClient
 
     uri = resolve_tracking_uri(cfg, root)
     exp_id = experiment_id(uri, cfg.experiment, root)
     client = MlflowClient(uri)
-    all_tags = {"mlflow.runName": run_name, "git_commit": git_commit(root), **tags}
+    all_tags = {"mlflow.runName": run_name, "git_commit": git_commit(root), **source_tags(command, root), **tags}
     run = client.create_run(exp_id, tags=all_tags, run_name=run_name)
-    return MlflowTracker(uri, run.info.run_id)
+    tracker = MlflowTracker(uri, run.info.run_id)
+    tracker.log_placeholders(first_metrics)
+    return tracker
 
 
 def find_run(cfg: MlflowConfig, root: Path, run_id: str) -> MlflowTracker | None:
@@ -268,43 +368,6 @@ def write_run_file(path: Path, run_id: str, experiment: str) -> None:
     write_json(path, {"run_id": run_id, "experiment": experiment})
 
 
-def pipeline_key(params: Any) -> str:
-    """A short hash of every result-defining params section: the runs one ``dvc repro``
-    of these params trains, samples and evaluates share it."""
-    import hashlib
-
-    from ganbench.config.coerce import to_dict
-
-    defining = {k: to_dict(getattr(params, k)) for k in
-                ("data", "variants", "seeds", "train", "sample", "evaluate", "classifier")}
-    defining["models"] = {k: v for k, v in sorted(params.sections.items()) if k in params.variants}
-    blob = json.dumps(defining, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:12]
-
-
-def pipeline_tags(params: Any, root: Path, run: MlflowTracker) -> dict[str, str]:
-    """Tags that group a pipeline run's MLflow runs: ``ganbench.pipeline`` (the params
-    hash, plus ``dvc_exp`` inside ``dvc exp run``) and ``mlflow.parentRunId``, a parent
-    run per pipeline so ``mlflow ui`` nests every variant and seed under it."""
-    key = pipeline_key(params)
-    client = run.client
-    exp_id = client.get_run(run.run_id).info.experiment_id
-    parents = client.search_runs([exp_id], filter_string=f"tags.`ganbench.pipeline_parent` = '{key}'",
-                                 max_results=1)
-    if parents:
-        parent_id = parents[0].info.run_id
-    else:
-        parent = client.create_run(exp_id, run_name=f"pipeline {key}",
-                                   tags={"ganbench.pipeline_parent": key, "ganbench.pipeline": key,
-                                         "git_commit": git_commit(root)})
-        client.set_terminated(parent.info.run_id, "FINISHED")
-        parent_id = parent.info.run_id
-    tags = {"ganbench.pipeline": key, "mlflow.parentRunId": parent_id}
-    if os.environ.get("DVC_EXP_NAME"):
-        tags["dvc_exp"] = os.environ["DVC_EXP_NAME"]
-    return tags
-
-
 def open_stage_run(cfg: MlflowConfig, root: Path, run_file: Path, variant: str, stage: str,
                    params: Any = None) -> Tracker:
     """The training run of ``variant`` for a later stage (sample/evaluate/report), tagged
@@ -324,8 +387,13 @@ def open_stage_run(cfg: MlflowConfig, root: Path, run_file: Path, variant: str, 
                     "machine: %s@%s is not logged to MLflow", info["run_id"], run_file,
                     resolve_tracking_uri(cfg, root), stage, variant)
         return NullTracker()
-    tags = {f"dvc_stage.{stage}": f"{stage}@{variant}"}
-    if params is not None:
-        tags.update(pipeline_tags(params, root, tracker))
-    tracker.set_tags(tags)
+    try:
+        tracker.set_tags({f"dvc_stage.{stage}": f"{stage}@{variant}"})
+        if params is not None:
+            from ganbench.tracking.pipeline_run import attach_to_pipeline
+
+            attach_to_pipeline(params, root, tracker)
+    except Exception as exc:  # the server went away since: the stage's results are still written
+        log.warning("MLflow stopped answering (%s): %s@%s is not logged", type(exc).__name__, stage, variant)
+        return NullTracker()
     return tracker

@@ -4,14 +4,16 @@ Scalars never need buffering here: they live in the run's persisted history and
 :meth:`MlflowTracker.sync` sends whatever the server lacks, so a failed sync is simply
 retried at the next checkpoint. Progress grids are kept in memory until they are sent;
 any still unsent at the end are written as PNG files into ``unsynced/`` beside the
-checkpoint and sent by the next session. One warning is printed per outage.
+checkpoint and sent by the next session. The generator model is retried at each sync
+and, when it never got through, logged by the next session (which logs it whenever the
+run lacks the model of its last step). One warning is printed per outage.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +34,8 @@ class ResilientRun:
         self.run_id = tracker.run_id
         self.unsynced_dir = Path(unsynced_dir)
         self.pending: list[tuple[np.ndarray, str, int]] = []
+        #: The model logging not done yet (see :meth:`log_model`).
+        self.pending_model: Callable[[], object] | None = None
         self.down = False
         self._load_unsynced()
 
@@ -67,6 +71,21 @@ class ResilientRun:
                 path.unlink()
             self.unsynced_dir.rmdir()
 
+    def _send_model(self) -> None:
+        if self.pending_model is not None:
+            self.pending_model()
+            self.pending_model = None
+
+    def log_model(self, send: Callable[[], object]) -> None:
+        """Call ``send`` (it logs the generator model) now, or after the server answers
+        again; a failure never reaches training."""
+        self.pending_model = send
+        if not self.down:
+            try:
+                self._send_model()
+            except Exception as exc:  # any client/connection/serialisation failure: keep going
+                self._failed("logging the generator model", exc)
+
     def log_image(self, image: np.ndarray, key: str, step: int) -> None:
         self.pending.append((image, key, step))
         if not self.down:
@@ -79,6 +98,7 @@ class ResilientRun:
         try:
             sent = self.tracker.sync(rows)
             self._send_images()
+            self._send_model()
         except Exception as exc:  # any client/connection failure: retried at the next checkpoint
             self._failed("sending metrics", exc)
             return 0
@@ -89,14 +109,16 @@ class ResilientRun:
         """A last sync; grids still unsent go to ``unsynced/`` as PNG files. Returns
         whether the run holds everything."""
         self.sync(rows)
-        if not self.down and not self.pending:
+        if not self.down and not self.pending and self.pending_model is None:
             return True
         from PIL import Image
 
-        self.unsynced_dir.mkdir(parents=True, exist_ok=True)
+        if self.pending:
+            self.unsynced_dir.mkdir(parents=True, exist_ok=True)
         for image, key, step in self.pending:
             Image.fromarray(image).save(self.unsynced_dir / f"{key}@{step}.png")
-        log.warning("MLflow run %s lacks the metrics after its last sync and %d grids; they are kept in "
+        model = " and the generator model" if self.pending_model is not None else ""
+        log.warning("MLflow run %s lacks the metrics after its last sync, %d grids%s; they are kept in "
                     "%s and sent by the next `ganbench train` of this run (e.g. `dvc repro -f -s "
-                    "train@<variant>-<seed>`)", self.run_id, len(self.pending), self.unsynced_dir.parent)
+                    "train@<variant>-<seed>`)", self.run_id, len(self.pending), model, self.unsynced_dir.parent)
         return False

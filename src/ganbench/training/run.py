@@ -402,9 +402,15 @@ def _train_replica(setup: TrainSetup, stop: Callable[[], bool] | None) -> TrainR
 
 
 def mlflow_params(setup: TrainSetup) -> dict[str, Any]:
-    """The params that define this run (logged once to its MLflow run)."""
+    """The params that define this run (logged once to its MLflow run), named alike for
+    every variant so that runs of different variants line up in MLflow's compare view:
+    ``variant``, ``seed``, ``budget``, the variant's own section under the common names
+    ``model``, ``loss``, ``g_optim``, ``d_optim`` (None without a discriminator) and
+    ``conditional`` (as trained), and the shared sections ``data``, ``train``, ``numerics``."""
     from ganbench.models.base import variant_config_to_dict
 
     p = setup.params
-    return {"variant": setup.variant, "seed": setup.seed, "data": to_dict(p.data),
-            "train": to_dict(p.train), setup.variant: variant_config_to_dict(setup.vcfg)}
+    section = variant_config_to_dict(setup.vcfg)
+    section["conditional"] = bool(setup.geometry.num_classes)
+    return {"variant": setup.variant, "seed": setup.seed, "budget": setup.budget.describe(), **section,
+            "data": to_dict(p.data), "train": to_dict(p.train), "numerics": to_dict(p.numerics)}
