@@ -17,7 +17,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from ganbench.io import read_json_object
+from ganbench.results import is_result_file, read_result
 from ganbench.metrics.registry import value_spec
 from ganbench.protocol import score_provenance
 
@@ -51,9 +51,9 @@ def main() -> None:
     ap.add_argument("--protocol-from", default="baseline/eval")
     args = ap.parse_args()
     runs: dict[str, dict[int, dict]] = {}
-    for path in sorted(args.eval_dir.glob("*-*.json")):
+    for path in sorted(p for p in args.eval_dir.glob("*-*.json") if is_result_file(p)):
         variant, seed = path.stem.rsplit("-", 1)
-        runs.setdefault(variant, {})[int(seed)] = read_json_object(path, f"evaluate@{path.stem}")
+        runs.setdefault(variant, {})[int(seed)] = read_result(path, f"evaluate@{path.stem}")
     out = [HEADER, f"protocol_from: {args.protocol_from}", ""]
     for variant, by_seed in runs.items():
         missing = [s for s in args.gated_seeds if s not in by_seed]

@@ -164,7 +164,7 @@ def main() -> None:
         fresh = dict(base, seeds=list(args.fresh_seeds))
         seconds = scratch.repro(fresh)
         for path in (scratch.repo / "metrics" / "eval").glob("*.json"):  # the gate averages every seed's file
-            if int(path.stem.rsplit("-", 1)[1]) not in args.fresh_seeds:
+            if int(path.name.split(".")[0].rsplit("-", 1)[1]) not in args.fresh_seeds:
                 path.unlink()
         fresh_code, fresh_failed = scratch.gate(VARIANTS)
         print("\n| planted regression | variants | caught | gates that failed |")

@@ -31,9 +31,9 @@ def classifier(
 
     from ganbench.config import to_dict
     from ganbench.data.dataset import load_meta, load_split
-    from ganbench.io import write_json
     from ganbench.metrics.domain import ClassifierConfig, save_classifier, train_classifier
     from ganbench.progress import show_progress
+    from ganbench.results import write_result
 
     p = load(params)
     meta = load_meta(processed)
@@ -43,6 +43,7 @@ def classifier(
                            num_classes=int(meta["num_classes"]), image_size=int(train_x.shape[-1]))
     model, result = train_classifier(train_x, train_y, cfg, progress=show_progress())
     sha = save_classifier(model, cfg, result, out)
-    write_json(metrics, {**asdict(result), "dataset": meta.get("dataset"), "weights_sha256": sha})
+    write_result(metrics, {**asdict(result), "dataset": meta.get("dataset"), "weights_sha256": sha},
+                 headline=("train_accuracy", "final_loss", "train_seconds", "train_images_per_second"))
     typer.echo(f"classifier: training accuracy {result.train_accuracy:.4f} in {result.train_seconds:.0f} s "
                f"-> {out} (sha256 {sha[:12]}…)")

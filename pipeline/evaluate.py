@@ -39,6 +39,7 @@ def evaluate(
     """Every metric of evaluate.metrics for VARIANT's samples, with full provenance."""
     from ganbench.io import write_json
     from ganbench.metrics.evaluate import Sources, evaluate_samples
+    from ganbench.results import is_headline, write_result
     from ganbench.sampling.files import load_samples
     from ganbench.tracking.mlflow_run import EVAL_PREFIX, open_stage_run
 
@@ -51,7 +52,8 @@ def evaluate(
     key = f"{variant}-{seed}"
     spent = result.pop("timing")  # how fast, not what: kept out of the metrics file
     result = {"variant": variant, "seed": seed, **result}
-    write_json(out, result)
+    # The scores (and their spreads) are what `dvc metrics show` prints; the rest beside them.
+    write_result(out, result, headline=[k for k, v in result.items() if is_headline(v) and k != "seed"])
     if timing is not None:
         write_json(timing, spent)
     tracker = open_stage_run(p.mlflow, repo_root(params), run, key, "evaluate", p)

@@ -15,6 +15,10 @@ from ganbench_pipeline.common import ParamsOption, clean_errors, load, repo_root
 app = typer.Typer()
 log = logging.getLogger("ganbench")
 
+#: What `dvc metrics show` prints of a training run; the rest (configuration echo, the
+#: best checkpoint, numerics, replay) goes to metrics/train/<run>.provenance.json.
+TRAIN_HEADLINE = ("kimg", "g_steps", "d_steps", "wall_clock_s", "images_per_s", "eval_wall_clock_s")
+
 
 @app.command("train")
 @clean_errors
@@ -89,7 +93,7 @@ def _train(p, root: Path, key: str, variant: str, seed: int, world, processed: P
            probe_reference: Path | None) -> None:
     """The training of one process (all of it in one process, or one rank's share)."""
     from ganbench.errors import GanbenchError, TrainingInterrupted
-    from ganbench.io import write_json
+    from ganbench.results import write_result
     from ganbench.tracking.mlflow_run import TRAIN_PREFIX, check_reachable, quick_failures, resolve_tracking_uri
     from ganbench.tracking.model import log_generator
     from ganbench.tracking.resilient import ResilientRun
@@ -132,7 +136,7 @@ def _train(p, root: Path, key: str, variant: str, seed: int, world, processed: P
             finish_run(sink, run, setup, status, reason)
     if not world.main:
         return
-    write_json(metrics, result.metrics)
+    write_result(metrics, result.metrics, headline=TRAIN_HEADLINE)
     probe_names = [setup.probe.name] if setup.probe is not None else []
     result.history.export(plots, exclude=(*PROGRESS_SERIES, *probe_names))
     if curves is not None:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ganbench.errors import DataError
-from ganbench.io import read_json_object
+from ganbench.results import is_result_file, read_result
 from ganbench.protocol import protocol_difference, score_provenance
 
 TORCH_RTOL = 1e-6
@@ -86,15 +86,15 @@ def numerics_difference(base: Mapping[str, Any] | None, new: Mapping[str, Any] |
 def compare(eval_dir: Path, baseline_dir: Path) -> list[Comparison]:
     """Every value of every baseline file ``<run>.json`` against the same run's file in
     ``eval_dir`` (a missing run or value is a problem row)."""
-    files = sorted(Path(baseline_dir).glob("*.json"))
+    files = sorted(p for p in Path(baseline_dir).glob("*.json") if is_result_file(p))
     if not files:
         raise DataError(f"no baseline metrics (*.json) in {baseline_dir}; commit a CI run's metrics/eval there")
     rows: list[Comparison] = []
     for base_path in files:
         run = base_path.stem
-        base = read_json_object(base_path, f"evaluate@{run}")
+        base = read_result(base_path, f"evaluate@{run}")
         new_path = Path(eval_dir) / base_path.name
-        new = read_json_object(new_path, f"evaluate@{run}") if new_path.is_file() else None
+        new = read_result(new_path, f"evaluate@{run}") if new_path.is_file() else None
         for metric, expected in values(base).items():
             prov = score_provenance(base, metric.removesuffix("_std"))
             rtol = tolerance(prov)

@@ -60,7 +60,7 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
                     "src/ganbench/provenance.py", _RUNTIME),
     "reference": (*_REAL_IMAGES, *_COMMON, *_EXTRACT, *_INCEPTION),
     "classifier": ("pipeline/classifier.py", *_COMMON, *_DATA, "src/ganbench/metrics/domain.py",
-                   "src/ganbench/progress.py"),
+                   "src/ganbench/progress.py", "src/ganbench/results.py"),
     "domain-reference": ("pipeline/domain_reference.py", *_REAL_IMAGES, *_COMMON, *_EXTRACT,
                          "src/ganbench/metrics/domain.py", "src/ganbench/metrics/coverage.py"),
     "probe-reference": ("pipeline/probe_reference.py", *_REAL_IMAGES, *_COMMON, *_EXTRACT,
@@ -71,7 +71,8 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
               "src/ganbench/sampling/generate.py", "src/ganbench/sampling/files.py",
               "src/ganbench/metrics/probe.py", "src/ganbench/metrics/domain.py",
               "src/ganbench/metrics/frechet.py", "src/ganbench/metrics/reference.py",
-              "src/ganbench/provenance.py", "src/ganbench/progress.py", _RUNTIME),
+              "src/ganbench/provenance.py", "src/ganbench/progress.py", "src/ganbench/results.py",
+              _RUNTIME),
     "sample": ("pipeline/sample.py", *_COMMON, "src/ganbench/models", "src/ganbench/nn",
                "src/ganbench/losses", "src/ganbench/training/__init__.py",
                "src/ganbench/training/checkpoint.py", "src/ganbench/training/state.py",
@@ -83,8 +84,9 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
                  "src/ganbench/metrics/evaluate.py", "src/ganbench/metrics/fid.py",
                  "src/ganbench/metrics/frechet.py", "src/ganbench/metrics/kid.py",
                  "src/ganbench/metrics/precision_recall.py", "src/ganbench/metrics/coverage.py",
-                 "src/ganbench/metrics/bootstrap.py", "src/ganbench/tracking"),
-    "report": ("pipeline/report.py", *_COMMON, *_REPORT, "src/ganbench/protocol.py", "src/ganbench/tracking"),
+                 "src/ganbench/metrics/bootstrap.py", "src/ganbench/tracking", "src/ganbench/results.py"),
+    "report": ("pipeline/report.py", *_COMMON, *_REPORT, "src/ganbench/protocol.py", "src/ganbench/tracking",
+               "src/ganbench/results.py"),
 }
 
 

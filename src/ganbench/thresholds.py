@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from ganbench.errors import ParamsError
-from ganbench.io import read_json_object
+from ganbench.results import read_result
 from ganbench.protocol import protocol_difference, score_provenance
 
 
@@ -74,7 +74,7 @@ def _runs(eval_dir: Path, variant: str) -> list[dict[str, Any]]:
     for path in sorted(Path(eval_dir).glob(f"{variant}-*.json")):
         if not re.fullmatch(rf"{re.escape(variant)}-\d+\.json", path.name):
             continue
-        out.append(read_json_object(path, f"evaluate@{path.stem}"))
+        out.append(read_result(path, f"evaluate@{path.stem}"))
     return out
 
 

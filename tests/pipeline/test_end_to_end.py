@@ -12,6 +12,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from ganbench.results import read_result
 from ganbench_pipeline.cli import app
 from tests.fixtures import make_fake_dataset
 from tests.pipeline.project import READS_TEST_SPLIT, ROOT, TEST_DERIVED, make_project, merge, tiny_overlay
@@ -65,6 +66,20 @@ def check_test_split_reads(repo: Path) -> None:
             assert not leaked, f"{command} reads {leaked}: only {sorted(READS_TEST_SPLIT)} may read the test split"
 
 
+def check_dvc_views(sh) -> None:  # noqa: ANN001 - the project's command runner
+    """`dvc metrics show` and `dvc exp show --only-changed` print the headline numbers,
+    and no provenance."""
+    shown = json.loads(sh("dvc", "metrics", "show", "--json").stdout)
+    files = {path: entry["data"] for rev in shown.values() for path, entry in rev["data"].items()}
+    assert set(files) == {"metrics/classifier.json", "metrics/eval/dcgan-0.json", "metrics/train/dcgan-0.json"}
+    assert "fid40" in files["metrics/eval/dcgan-0.json"] and "g_steps" in files["metrics/train/dcgan-0.json"]
+    assert not any(isinstance(v, dict) for data in files.values() for v in data.values()), files
+    header = sh("dvc", "exp", "show", "--only-changed", "--csv").stdout.splitlines()[0].split(",")
+    for name in ("fid40", "fd_domain40", "class_kl40", "g_steps", "train_accuracy"):  # bare, or file:name
+        assert any(column.split(":")[-1] == name for column in header), (name, header)
+    assert not any("provenance" in column or "num_gen" in column for column in header), header
+
+
 def run_of(repo: Path) -> str:
     return json.loads((repo / "models/dcgan-0/run.json").read_text())["run_id"]
 
@@ -88,9 +103,16 @@ def test_dvc_reruns_do_the_right_thing(project):
     assert set(ran) == {"download", "preprocess", "fid-weights", "reference", "classifier", "domain-reference",
                         "probe-reference", "train@dcgan-0", "sample@dcgan-0", "evaluate@dcgan-0", "report"}
     run_id = run_of(repo)
-    train = json.loads((repo / "metrics/train/dcgan-0.json").read_text())
+    # The metrics files DVC shows hold the headline numbers; how they were made sits beside them.
+    headline = json.loads((repo / "metrics/eval/dcgan-0.json").read_text())
+    assert set(headline) == {"fid40", "kid40", "kid40_std", "precision40", "recall40", "fd_domain40",
+                             "kid_domain40", "kid_domain40_std", "class_kl40", "classes_covered40"}
+    assert set(json.loads((repo / "metrics/train/dcgan-0.json").read_text())) == {
+        "kimg", "g_steps", "d_steps", "wall_clock_s", "images_per_s", "eval_wall_clock_s"}
+    check_dvc_views(sh)
+    train = read_result(repo / "metrics/train/dcgan-0.json", "train")
     assert train["kimg"] == pytest.approx(0.64) and train["g_steps"] == 40
-    ev = json.loads((repo / "metrics/eval/dcgan-0.json").read_text())
+    ev = read_result(repo / "metrics/eval/dcgan-0.json", "evaluate")
     assert {"fid40", "kid40", "precision40", "recall40", "fd_domain40", "kid_domain40", "class_kl40"} <= set(ev)
     assert ev["provenance"]["fid40"]["num_gen"] == 40 and ev["provenance"]["fid40"]["num_real"] == 40
     assert np.isfinite(ev["fid40"]) and ev["provenance"]["fid40"]["samples"]["generator"] == "ema"
@@ -185,7 +207,7 @@ def test_dvc_reruns_do_the_right_thing(project):
     assert ran[0] == "train@dcgan-0" and "training from scratch: the training code changed" in text, text
     assert run_of(repo) != run_id
     assert history_steps(repo) == list(range(5, 61, 5))
-    assert json.loads((repo / "metrics/train/dcgan-0.json").read_text())["g_steps"] == 60
+    assert read_result(repo / "metrics/train/dcgan-0.json", "train")["g_steps"] == 60
     new = client.get_run(run_of(repo))
     assert new.info.status == "FINISHED" and "resumed_from_kimg" not in new.data.tags
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ganbench.errors import DataError
-from ganbench.io import read_json_object
+from ganbench.results import read_result
 from ganbench.protocol import score_provenance
 from ganbench.report.names import is_spread
 
@@ -147,8 +147,8 @@ def load_run(rid: RunId, paths: ReportPaths) -> Run:
         "curves": Path(paths.curves_dir) / f"{key}.csv",
         "grid": Path(paths.samples_dir) / f"{key}.png",
     }
-    ev = read_json_object(files["eval"], f"evaluate@{key}")
-    tr = read_json_object(files["train"], f"train@{key}")
+    ev = read_result(files["eval"], f"evaluate@{key}")
+    tr = read_result(files["train"], f"train@{key}")
     scores, spreads = split_scores(ev)
     grid = files["grid"].read_bytes() if files["grid"].is_file() else None
     return Run(id=rid, train=tr, eval=ev, scores=scores, spreads=spreads,
