@@ -73,11 +73,10 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
               "src/ganbench/metrics/frechet.py", "src/ganbench/metrics/reference.py",
               "src/ganbench/provenance.py", "src/ganbench/progress.py", "src/ganbench/results.py",
               _RUNTIME),
+    # Sampling reads checkpoints through models/checkpoint.py: no training code, so a
+    # change to the loop or the distributed code never reruns it.
     "sample": ("pipeline/sample.py", *_COMMON, "src/ganbench/models", "src/ganbench/nn",
-               "src/ganbench/losses", "src/ganbench/training/__init__.py",
-               "src/ganbench/training/checkpoint.py", "src/ganbench/training/state.py",
-               "src/ganbench/training/ema.py", "src/ganbench/training/accel.py",
-               "src/ganbench/training/distributed.py", "src/ganbench/sampling", "src/ganbench/tracking",
+               "src/ganbench/losses", "src/ganbench/sampling", "src/ganbench/tracking",
                "src/ganbench/progress.py", _RUNTIME),
     "evaluate": ("pipeline/evaluate.py", *_COMMON, "src/ganbench/sampling/__init__.py",
                  "src/ganbench/sampling/files.py", *_EXTRACT, *_INCEPTION, "src/ganbench/metrics/domain.py",

@@ -9,7 +9,8 @@ from ganbench.losses import OBJECTIVES, Batch
 from ganbench.models import VARIANTS
 from ganbench.models.base import Geometry
 from ganbench.models.base import variant_config_to_dict
-from ganbench.training.checkpoint import FORMAT, load_checkpoint, networks_from_checkpoint, save_checkpoint
+from ganbench.models.checkpoint import FORMAT, load_checkpoint, networks_from_checkpoint
+from ganbench.training.checkpoint import save_checkpoint
 from ganbench.training.optim import make_optimizer
 
 TINY_MODEL = {

@@ -15,7 +15,7 @@ from ganbench.errors import ParamsError
 from ganbench.models import VARIANTS
 from ganbench.sampling.api import generate_from_checkpoint, sample_checkpoint
 from ganbench.tracking.history import read_rows
-from ganbench.training.checkpoint import load_checkpoint
+from ganbench.models.checkpoint import load_checkpoint
 from ganbench.training.run import HISTORY, prepare_training, train_variant
 from tests.fixtures import make_fake_dataset
 
@@ -198,7 +198,7 @@ def assert_same(a, b, where=""):
 
 
 def test_the_ema_generator_is_saved_with_batchnorm_statistics_of_its_own_weights(processed, tmp_path):
-    from ganbench.training.checkpoint import networks_from_checkpoint
+    from ganbench.models.checkpoint import networks_from_checkpoint
     from ganbench.training.ema import BatchNormRecalibration, recalibration_seed
 
     result = train("dcgan", 0.16, processed, tmp_path, eval_every_kimg=0)

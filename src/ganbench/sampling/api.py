@@ -15,7 +15,7 @@ from ganbench.errors import CheckpointError
 from ganbench.runtime import resolve_device
 from ganbench.sampling.generate import generate, has_batchnorm, resolve_truncation
 from ganbench.sampling.latents import class_rows, grid_inputs, labels, latents, noise_generator, slerp
-from ganbench.training.checkpoint import load_checkpoint, sampling_generator
+from ganbench.models.checkpoint import load_checkpoint, sampling_generator
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ class GeneratorModel(nn.Module):
 
 def generator_model(checkpoint: Path) -> tuple[GeneratorModel, str]:
     """The model of ``checkpoint`` and which weights it holds (``ema`` or ``raw``)."""
-    from ganbench.training.checkpoint import load_checkpoint, sampling_generator
+    from ganbench.models.checkpoint import load_checkpoint, sampling_generator
 
     ckpt = load_checkpoint(checkpoint)
     which = "ema" if ckpt.get("G_ema") is not None else "raw"

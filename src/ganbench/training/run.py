@@ -43,10 +43,10 @@ from ganbench.sampling.latents import grid_inputs
 from ganbench.tracking.history import History, Row
 from ganbench.tracking.mlflow_run import write_run_file
 from ganbench.training.budget import Budget
+from ganbench.models.checkpoint import load_checkpoint
 from ganbench.training.checkpoint import (
     identity,
     identity_difference,
-    load_checkpoint,
     make_state,
     restore,
     save_checkpoint,
