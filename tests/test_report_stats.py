@@ -81,9 +81,12 @@ def test_p_values_are_printed_plainly(p, text):
     ("class_kl10k", "class_kl", 10000, "lower"), ("precision2k", "precision", 2000, "higher"),
     ("classes_covered10k", "classes_covered", 10000, "higher"), ("fd_domain10k", "fd_domain", 10000, "lower"),
 ])
-def test_metric_names_carry_n_and_direction(name, family, count, direction):
+def test_metric_names_carry_n_and_the_metric_declares_its_direction(name, family, count, direction):
+    from ganbench.metrics.registry import direction as declared
+
     m = parse_metric(name)
-    assert (m.family, m.count, m.direction) == (family, count, direction)
+    assert (m.family, m.count) == (family, count)
+    assert declared(name) == direction and declared(name + "_std") == direction
 
 
 # ------------------------------------------------------------------ verdicts only where they hold (issue 16)

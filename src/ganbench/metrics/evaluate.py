@@ -38,7 +38,7 @@ from ganbench.metrics.extract import (
     inception_features,
 )
 from ganbench.metrics.reference import Reference, load_reference
-from ganbench.metrics.registry import METRICS, Features
+from ganbench.metrics.registry import METRICS, Features, MetricSpec, direction
 from ganbench.provenance import versions
 
 FIX_REFERENCE = "re-run `dvc repro reference`"
@@ -75,6 +75,30 @@ def _first(images: np.ndarray, n: int, key: str) -> np.ndarray:
         raise DataError(f"{key} is {n} but the samples file holds {len(images)} images; raise "
                         "sample.num (and re-run the sample stage) or lower the evaluation N")
     return images[:n]
+
+
+def score(specs: list[MetricSpec], features: dict[str, Features], cfg: EvaluateConfig,
+          timing: dict[str, Any] | None = None) -> tuple[dict[str, float], dict[str, Any]]:
+    """Every metric of ``specs`` on its feature space: (values, provenance per value). Each
+    value's provenance holds its metric, the direction its metric declares, how its
+    features were made, the metric's own knobs and (when it has one) its evaluation
+    noise; ``timing`` receives each metric's seconds."""
+    out: dict[str, float] = {}
+    provenance: dict[str, Any] = {}
+    for spec in specs:
+        start = time.perf_counter()
+        f = features[spec.space]
+        result = spec.compute(f, cfg)
+        for name, value in result.values.items():
+            out[name] = float(value)
+            if not name.endswith("_std"):
+                provenance[name] = {"metric": spec.name, "direction": direction(name), **f.provenance,
+                                    **result.provenance}
+                if name in result.noise:
+                    provenance[name]["eval_noise"] = result.noise[name]
+        if timing is not None:
+            timing.setdefault("metrics", {})[spec.name] = round(time.perf_counter() - start, 3)
+    return out, provenance
 
 
 def evaluate_samples(images: np.ndarray, sample_meta: dict[str, Any], cfg: EvaluateConfig,
@@ -134,19 +158,5 @@ def evaluate_samples(images: np.ndarray, sample_meta: dict[str, Any], cfg: Evalu
                 "num_gen": len(fake), "num_real": int(ref.features.shape[0]),
                 "reference_split": ref.meta.get("reference_split"), "dataset": ref.meta.get("dataset")})
 
-    out: dict[str, Any] = {}
-    provenance: dict[str, Any] = {}
-    for spec in specs:
-        start = time.perf_counter()
-        f = features[spec.space]
-        result = spec.compute(f, cfg)
-        for name, value in result.values.items():
-            out[name] = float(value)
-            if not name.endswith("_std"):
-                provenance[name] = {"metric": spec.name, **f.provenance, **result.provenance}
-                if name in result.noise:
-                    provenance[name]["eval_noise"] = result.noise[name]
-        timing.setdefault("metrics", {})[spec.name] = round(time.perf_counter() - start, 3)
-    out["provenance"] = provenance
-    out["timing"] = timing
-    return out
+    out, provenance = score(specs, features, cfg, timing)
+    return {**out, "provenance": provenance, "timing": timing}

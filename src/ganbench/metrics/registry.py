@@ -108,6 +108,16 @@ def value_spec(name: str) -> tuple[MetricSpec, str]:
     raise KeyError(f"no registered metric writes a value named {name!r}")
 
 
+def direction(name: str) -> Literal["lower", "higher"] | None:
+    """Which way is better for the value ``name``, as its metric declares
+    (``MetricSpec.better``); None for a name no registered metric writes."""
+    try:
+        spec, prefix = value_spec(name.removesuffix("_std"))
+    except KeyError:
+        return None
+    return spec.better[prefix]
+
+
 def with_n(prefix: str, n: int) -> str:
     """``fid`` + 2000 → ``fid2k``; ``fid`` + 500 → ``fid500``."""
     return f"{prefix}{n // 1000}k" if n > 0 and n % 1000 == 0 else f"{prefix}{n}"

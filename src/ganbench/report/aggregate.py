@@ -19,8 +19,9 @@ from itertools import combinations
 
 from scipy import stats
 
+from ganbench.metrics.registry import direction as metric_direction
 from ganbench.report.inputs import Run
-from ganbench.report.names import Direction, parse_metric
+from ganbench.report.names import Direction
 from ganbench.report.protocols import ProtocolTable
 
 NAN = float("nan")
@@ -126,14 +127,12 @@ class Column:
     metric: str
     protocol: int
     mixed: bool = False
+    #: Which way is better, as the evaluation recorded it (None: unknown, no verdict).
+    direction: Direction | None = None
 
     @property
     def label(self) -> str:
         return f"{self.metric} [P{self.protocol}]" if self.mixed else self.metric
-
-    @property
-    def direction(self) -> Direction | None:
-        return parse_metric(self.metric).direction
 
 
 @dataclass(frozen=True)
@@ -185,12 +184,24 @@ def verdict(a: str, b: str, sa: Summary, sb: Summary, test: Welch | None, direct
     return f"{lower} lower than {higher}, {shown}", better
 
 
-def columns(metrics: Sequence[str], table: ProtocolTable) -> list[Column]:
-    """One column per (metric, protocol), metrics in order."""
+def columns(metrics: Sequence[str], table: ProtocolTable,
+            directions: Mapping[str, Direction | None] | None = None) -> list[Column]:
+    """One column per (metric, protocol), metrics in order, each with its direction."""
     out = []
     for m in metrics:
         numbers = table.numbers(m)
-        out += [Column(m, n, mixed=len(numbers) > 1) for n in numbers]
+        out += [Column(m, n, mixed=len(numbers) > 1, direction=(directions or {}).get(m)) for n in numbers]
+    return out
+
+
+def directions(runs: Sequence[Run], metrics: Sequence[str]) -> dict[str, Direction | None]:
+    """Each metric's direction as its scores' provenance records it (written by the
+    evaluation from the metric's own declaration), or, for results made before it was
+    recorded, as the registered metric declares it."""
+    out: dict[str, Direction | None] = {}
+    for m in metrics:
+        recorded = {r.provenance.get(m, {}).get("direction") for r in runs} - {None}
+        out[m] = recorded.pop() if len(recorded) == 1 else metric_direction(m)
     return out
 
 

@@ -23,6 +23,7 @@ from ganbench.report.aggregate import (
     Comparison,
     Summary,
     columns,
+    directions,
     compare,
     pairs,
     summarize,
@@ -284,7 +285,7 @@ def analyse(runs: Sequence[Run], options: ReportOptions = ReportOptions(), *, fi
     variants = list(dict.fromkeys(r.variant for r in runs))
     metrics = metric_order(runs)
     table = group_protocols(runs, metrics)
-    cols = columns(metrics, table)
+    cols = columns(metrics, table, directions(runs, metrics))
     summaries = summarize_runs(runs, variants, cols, table, options.confidence)
     comparisons = compare(variants, cols, summaries, options.alpha)
     # Seeds that agree exactly within each variant but differ between them: no spread, no test.

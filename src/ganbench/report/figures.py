@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ganbench.metrics.registry import direction as metric_direction
 from ganbench.report.inputs import Row, Run
-from ganbench.report.names import parse_metric
 
 #: Okabe & Ito's colour-blind-safe palette (yellow left out: unreadable on white).
 VARIANT_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#000000")
@@ -150,8 +150,8 @@ def curves_figure(runs: Sequence[Run], variants: Sequence[str], style: FigureSty
                 if mean is not None:
                     ax.plot(*mean, color=colours[v], lw=style.mean_width)
             _maybe_log(ax, plotted, style)
-            metric = parse_metric(name)
-            ax.set_title(f"{name} {metric.arrow}".strip(), loc="left")
+            arrow = {"lower": "↓", "higher": "↑"}.get(metric_direction(name) or "", "")
+            ax.set_title(f"{name} {arrow}".strip(), loc="left")
             ax.set_xlabel("kimg (thousands of real images shown to D)" if use_kimg else "generator step")
             ax.set_ylabel(name)
         handles = [Line2D([], [], color=colours[v], lw=style.mean_width, label=v) for v in variants]
