@@ -23,6 +23,7 @@ from ganbench.metrics.extract import domain_features, inception_features
 from ganbench.metrics.frechet import frechet_distance
 from ganbench.metrics.reference import feature_stats, load_reference, save_reference
 from ganbench.metrics.registry import METRICS, with_n
+from ganbench.results import read_result
 from ganbench_pipeline.cli import app
 from tests.fixtures import make_fake_dataset
 
@@ -112,7 +113,7 @@ def test_reference_and_classifier_stages_record_how_they_were_made(project):
     meta = json.loads((project / "reference" / "meta.json").read_text())
     assert meta["num_real"] == 64 and meta["weights_sha256"] == inc.KNOWN_SHA256
     assert meta["reference_split"] == "test" and meta["image_shape"] == [1, 32, 32]
-    clf = json.loads((project / "clf.json").read_text())
+    clf = read_result(project / "clf.json", "classifier")
     assert 0.0 <= clf["train_accuracy"] <= 1.0 and len(clf["weights_sha256"]) == 64
     assert not any("test" in key for key in clf)  # the classifier stage reads no test image
     dmeta = json.loads((project / "domain-ref" / "meta.json").read_text())

@@ -19,6 +19,7 @@ import yaml
 
 from ganbench.models import VARIANTS
 from ganbench.models.base import Geometry
+from ganbench.results import read_result
 from ganbench.runtime import seed_everything
 from tests.pipeline.project import make_project
 from tests.pipeline.test_faults import BIN, Project, make_training_data
@@ -87,7 +88,7 @@ def test_two_processes_train_as_one_log_one_run_and_resume_exactly(data, tmp_pat
     assert b["identity"]["train"]["nproc"] == 2 and a["identity"]["train"]["nproc"] == 1
     for net in ("G", "D"):
         assert relative_difference(a, b, net) < TOLERANCE, net
-    assert json.loads((two.base / "train.json").read_text())["nproc"] == 2
+    assert read_result(two.base / "train.json", "train")["nproc"] == 2
     # Losses are averaged over the ranks: the global batch's, as one process logs them.
     rows_a = [r.split(",") for r in (one.base / "losses.csv").read_text().splitlines()[1:]]
     rows_b = [r.split(",") for r in (two.base / "losses.csv").read_text().splitlines()[1:]]

@@ -334,7 +334,9 @@ def test_every_variant_trains_in_two_gloo_processes_and_the_replicas_stay_identi
 #: its own (``World.own_randomness``), so one process can only match a 2-process run's
 #: gradient share by share, under each rank's draws.
 DRAWING_PHASES = {"wgan_gp": {"Dmain"},  # the penalty's interpolation weights
-                  "stylegan": {"Gmain"},  # noise inputs, style-mixing latents and cutoffs
+                  # noise inputs, style-mixing latents and cutoffs; the path-length
+                  # penalty's fresh latents and image-space noise
+                  "stylegan": {"Gmain", "Greg"},
                   "vae": {"main"}}  # the reparameterisation noise
 
 
@@ -368,7 +370,9 @@ def phase_gradients(t: Trainee, world: World, variant: str, shares: int = 2) -> 
             assert not any(has_batchnorm(m) for m in ran if m is not None)
             worlds = [World(r, shares) for r in range(shares)]
         net.zero_grad(set_to_none=True)
+        carried = t.objective.state_dict()  # e.g. the path-length mean each share starts from
         for w in worlds:
+            t.objective.load_state_dict(carried)
             batch = Batch(real=w.shard(real), real_c=None, z=w.shard(z), gen_c=None,
                           fake=w.shard(fake) if phase.net == "D" else None)
             with w.own_randomness(t.seed, 0 if phase.net == "D" else -1, cpu):  # as in the loop's first steps
@@ -446,9 +450,11 @@ def _seconds_budget_worker(rank: int, size: int, store: str, processed: str, out
     init_gloo(rank, size, store)
     try:
         params = tiny_params("dcgan", size, train={"budget": "seconds", "seconds": 5.0},
-                             runtime={"image_every": 3, "checkpoint_every_kimg": 1000})
+                             runtime={"image_every": 1000, "checkpoint_every_kimg": 1000})
         setup = prepare_training(params, "dcgan", 0, Path(processed), Path(out) / f"model{rank}",
                                  world=World(rank, size, rank))
+        # One tick per clock reading: no grid or probe before the end, whose own readings
+        # (around the EMA generator's BatchNorm recalibration) would also advance the clock.
         ticks = itertools.count(0.0, SECONDS_PER_TICK[rank])
         state = train_loop(setup.trainee, setup.budget, setup.cadence, NullTracker(), state=setup.state,
                            grid=setup.grid, save=lambda progress: None, clock=lambda: next(ticks))
