@@ -50,6 +50,10 @@ _REPORT = tuple(f"src/ganbench/report/{m}.py" for m in (
     "__init__", "aggregate", "build", "crosscheck", "figures", "html", "inputs", "markdown", "names",
     "protocols", "textfmt"))
 
+#: Every registered metric's module, and what they import (metrics.registry.value_spec).
+_METRIC_MODULES = tuple(f"src/ganbench/metrics/{m}.py" for m in (
+    "bootstrap", "coverage", "fid", "frechet", "kid", "precision_recall", "reference"))
+
 #: Package code each stage runs (files, or folders meaning every ``*.py`` below them).
 STAGE_CODE: dict[str, tuple[str, ...]] = {
     "download": ("pipeline/download.py", *_COMMON, "src/ganbench/data/__init__.py",
@@ -84,8 +88,9 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
                  "src/ganbench/metrics/frechet.py", "src/ganbench/metrics/kid.py",
                  "src/ganbench/metrics/precision_recall.py", "src/ganbench/metrics/coverage.py",
                  "src/ganbench/metrics/bootstrap.py", "src/ganbench/tracking", "src/ganbench/results.py"),
+    # The report reads the metrics' declared directions (a column with none recorded).
     "report": ("pipeline/report.py", *_COMMON, *_REPORT, "src/ganbench/protocol.py", "src/ganbench/tracking",
-               "src/ganbench/results.py"),
+               "src/ganbench/results.py", *_METRIC_MODULES),
 }
 
 

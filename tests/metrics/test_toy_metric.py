@@ -37,6 +37,8 @@ register_metric(MetricSpec(name="toy", space="domain", compute=_compute, better=
 
 @pytest.fixture
 def toy_metric(tmp_path, monkeypatch):
+    for name in METRICS.names():  # the built-in metrics, imported once and kept afterwards
+        METRICS.get(name)
     monkeypatch.setattr(METRICS, "_items", dict(METRICS._items))  # forget the toy afterwards
     (tmp_path / "toy_metric.py").write_text(textwrap.dedent(TOY))
     spec = importlib.util.spec_from_file_location("toy_metric", tmp_path / "toy_metric.py")

@@ -202,6 +202,12 @@ def test_dvc_reruns_do_the_right_thing(project):
     assert run.info.status == "FINISHED" and run.data.tags["resumed_from_kimg"] == "0.640"
     assert sorted(m.step for m in run.outputs.model_outputs) == [40, 60]
     assert json.loads((repo / "metrics/train/dcgan-0.json").read_text())["g_steps"] == 60
+    # dvc exp show --only-changed, the workspace against the first run's commit: the
+    # budget and the scores it moved, no column that stayed the same.
+    header = sh("dvc", "exp", "show", "--only-changed", "--csv").stdout.splitlines()[0].split(",")
+    names = {column.split(":")[-1] for column in header}
+    assert {"train.kimg", "g_steps", "fid40", "fd_domain40"} <= names, header
+    assert not names & {"data.dataset", "seeds", "train_accuracy", "sample.num"}, header
 
     # 6. A change to the training code retrains from scratch, in a new run.
     loss = repo / "src/ganbench/losses/nonsaturating.py"

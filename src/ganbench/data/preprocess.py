@@ -14,6 +14,7 @@ the extra row/column goes to the bottom/right.
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from ganbench.config import DataConfig
 from ganbench.data.idx import parse_idx, read_bytes
 from ganbench.data.dataset import META, SPLIT_FILES, VALUE_RANGE
 from ganbench.data.sources import DATASETS, read_manifest
-from ganbench.io import torch_save, write_json
+from ganbench.io import write_bytes, write_json
 from ganbench.errors import DataError, ParamsError
 
 ALLOWED_CHANNELS = (1, 3)
@@ -117,9 +118,14 @@ def to_tensor(images: np.ndarray, resolution: int, channels: int) -> torch.Tenso
     return x
 
 
-def save_tensors(path: Path, obj: dict[str, torch.Tensor]) -> None:
-    """torch.save, atomically and byte-stable (identical inputs give identical files)."""
-    torch_save(obj, path)
+def save_tensors(path: Path, obj: dict[str, torch.Tensor]) -> str:
+    """torch.save, atomically and byte-stable (identical inputs give identical files);
+    returns the file's sha256, hashed from the bytes written (the file is not read back)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    data = buffer.getvalue()
+    write_bytes(path, data)
+    return hashlib.sha256(data).hexdigest()
 
 
 def _clean(out_dir: Path) -> None:
@@ -169,8 +175,11 @@ def preprocess(raw_dir: Path, out_dir: Path, cfg: DataConfig) -> dict[str, Any]:
         y = torch.from_numpy(labels.astype(np.int64))
         del images
         lo, hi = (float(v) for v in torch.aminmax(x)) if x.numel() else (0.0, 0.0)
-        save_tensors(out_dir / SPLIT_FILES[split], {"images": x, "labels": y})
+        sha = save_tensors(out_dir / SPLIT_FILES[split], {"images": x, "labels": y})
         splits[split] = {
+            # The file's content hash, so a record of the split (the MLflow dataset
+            # inputs) needs no read of it: the train stage never opens the test split.
+            "sha256": sha,
             "count": int(x.shape[0]),
             "shape": list(x.shape),
             "min": lo,

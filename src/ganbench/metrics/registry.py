@@ -100,9 +100,11 @@ def value_spec(name: str) -> tuple[MetricSpec, str]:
     """The registered metric that writes the value ``name`` (``fid2k``, ``class_kl1k``,
     ``kid250_std``) and the value's prefix (``fid``, ``class_kl``); KeyError if none does."""
     match = _VALUE.match(name)
+    # Every metric is loaded, whichever name is asked for: a command that reads a
+    # direction always loads the same code (the code its DVC stage declares).
+    specs = [METRICS.get(spec_name) for spec_name in METRICS.names()]
     if match is not None:
-        for spec_name in METRICS.names():
-            spec = METRICS.get(spec_name)
+        for spec in specs:
             if match["prefix"] in spec.better:
                 return spec, match["prefix"]
     raise KeyError(f"no registered metric writes a value named {name!r}")

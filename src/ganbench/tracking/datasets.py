@@ -3,8 +3,8 @@
 Each run records two inputs: the training split (context ``training``) and the split the
 evaluation compares against, ``evaluate.reference_split`` (context ``evaluation``). A
 dataset is named ``<dataset>-<split>``; its digest is the start of the sha256 of the
-preprocessed tensors file (``data/processed/<split>.pt``, byte-stable), so two runs on
-the same tensors show the same digest; its source is the folder the IDX files come from
+preprocessed tensors file (``data/processed/<split>.pt``, byte-stable), as the preprocess
+stage recorded it in ``meta.json``, so two runs on the same tensors show the same digest; its source is the folder the IDX files come from
 (``data.source_dir``, ``$GANBENCH_DATA_DIR`` or the Debian package's folder, in the
 download stage's order), or the processed data folder when they were downloaded.
 """
@@ -46,10 +46,17 @@ def data_source(cfg: Any, processed: Path, root: Path, env: dict[str, str] | Non
     return str(main / processed.relative_to(here)) if processed.is_relative_to(here) else str(processed)
 
 
-def split_digest(path: Path) -> str:
-    from ganbench.io import sha256_file
+def split_digest(meta: dict[str, Any], split: str, processed: Path) -> str:
+    """The start of the split file's sha256 as the preprocess stage recorded it in
+    ``meta.json``: the file itself is not read (the train stage records the test split
+    without opening it)."""
+    from ganbench.errors import DataError
 
-    return sha256_file(path)[:DIGEST_CHARS]
+    sha = meta["splits"][split].get("sha256")
+    if not sha:
+        raise DataError(f"{processed / 'meta.json'} records no sha256 for the {split} split (made by an "
+                        "older ganbench); rerun the preprocess stage: dvc repro preprocess")
+    return str(sha)[:DIGEST_CHARS]
 
 
 def data_inputs(params: Any, processed: Path, root: Path) -> list[Any]:
@@ -59,7 +66,7 @@ def data_inputs(params: Any, processed: Path, root: Path) -> list[Any]:
     from mlflow.entities import Dataset, DatasetInput, InputTag
     from mlflow.types.schema import Schema, TensorSpec
 
-    from ganbench.data.dataset import SPLIT_FILES, load_meta
+    from ganbench.data.dataset import load_meta
 
     processed = Path(processed)
     meta = load_meta(processed)
@@ -73,7 +80,7 @@ def data_inputs(params: Any, processed: Path, root: Path) -> list[Any]:
             "targets": Schema([TensorSpec(np.dtype(np.int64), (-1,), "labels")]).to_json()}}
         profile = {"images": info["count"], "shape": info["shape"], "value_range": meta.get("value_range"),
                    "class_counts": info.get("class_counts")}
-        dataset = Dataset(name=f"{meta['dataset']}-{split}", digest=split_digest(processed / SPLIT_FILES[split]),
+        dataset = Dataset(name=f"{meta['dataset']}-{split}", digest=split_digest(meta, split, processed),
                           source_type="local", source=source, schema=json.dumps(schema),
                           profile=json.dumps(profile))
         inputs.append(DatasetInput(dataset, [InputTag(CONTEXT_TAG, context)]))
