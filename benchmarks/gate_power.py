@@ -122,6 +122,8 @@ class Scratch:
         """Exit code of the gate on ``variants`` and the lines of the gates that failed."""
         bounds = yaml.safe_load((ROOT / ".ci" / "thresholds.yaml").read_text())
         subset = {k: v for k, v in bounds.items() if k in variants or not isinstance(v, dict)}
+        if "protocol_from" in subset:  # relative to .ci/, where the thresholds file lives
+            subset["protocol_from"] = str((ROOT / ".ci" / subset["protocol_from"]).resolve())
         gate = self.repo.parent / "gate.yaml"
         gate.write_text(yaml.safe_dump(subset))
         proc = self.run(["ganbench", "check", "--thresholds", str(gate), "--eval-metrics", "metrics/eval"],
