@@ -32,17 +32,17 @@ for mode in running batch; do
   done
 done
 python - "$OUT" <<'PY'
-import json, sys
+import sys
+from ganbench.results import read_result
 out = sys.argv[1]
 names = ("fd_domain10k", "kid_domain10k", "class_kl10k", "classes_covered10k")
 print("| variant | BatchNorm | " + " | ".join(names) + " |")
 for v in ("dcgan", "wgan_gp"):
     for mode in ("running", "batch"):
-        vals = json.load(open(f"{out}/{v}-{mode}.json"))
-        prov = json.load(open(f"{out}/{v}-{mode}.provenance.json"))["provenance"]
+        result = read_result(f"{out}/{v}-{mode}.json", f"evaluate {v} ({mode})")
         cells = []
         for n in names:
-            e = prov[n].get("eval_noise") or {}
-            cells.append(f"{vals[n]:.4g}" + (f" [{e['low']:.4g}, {e['high']:.4g}]" if "low" in e else ""))
+            e = result["provenance"][n].get("eval_noise") or {}
+            cells.append(f"{result[n]:.4g}" + (f" [{e['low']:.4g}, {e['high']:.4g}]" if "low" in e else ""))
         print(f"| {v} | {mode} | " + " | ".join(cells) + " |")
 PY
