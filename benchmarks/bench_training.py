@@ -34,6 +34,8 @@ import torch
 from torch import nn
 
 from ganbench.losses import OBJECTIVES
+from ganbench.losses.base import Batch, Phase, detached
+from ganbench.losses.wasserstein_gp import WassersteinGP, interpolates, penalty_at
 from ganbench.models import VARIANTS
 from ganbench.models.base import Geometry
 from ganbench.sampling.latents import latents
@@ -43,6 +45,24 @@ from ganbench.training.budget import Budget
 from ganbench.training.loop import Cadence, Grid, train_loop
 from ganbench.training.optim import make_optimizer
 from ganbench.training.state import Progress, RealBatches, Trainee
+
+
+class AllInOneCritic(WassersteinGP):
+    """WGAN-GP whose critic step feeds real, fake and interpolates as one (3N) call, the
+    penalty's gradient and double backward going through the whole call (the layout
+    ganbench used until 2026-12-06; the same maths up to float rounding)."""
+
+    def loss(self, phase: Phase, batch: Batch):  # noqa: ANN201
+        if phase.net != "D" or self.cfg.gp_weight == 0:
+            return super().loss(phase, batch)
+        fake = self.fake(batch).detach()
+        eps = torch.rand(fake.shape[0], device=fake.device, dtype=fake.dtype)
+        x_hat = interpolates(batch.real, fake, eps)
+        scores = self.D(torch.cat([batch.real, fake, x_hat]), None)
+        real_scores, fake_scores, hat_scores = scores.split(fake.shape[0])
+        gp = penalty_at(hat_scores, x_hat)
+        loss = fake_scores.mean() - real_scores.mean() + self.cfg.gp_weight * gp
+        return loss, detached(loss_D=loss)
 
 
 def plain_pytorch_loop(G: nn.Module, D: nn.Module, images: torch.Tensor, batch: int, steps: int,
@@ -82,11 +102,12 @@ def clock(device: torch.device) -> float:
 
 def ganbench_loop(name: str, images: torch.Tensor, batch: int, steps: int, tracking: bool = True,
                   channels_last: bool = True, fused_adam: bool = False, precision: str = "fp32",
-                  compile: bool = True, critic_calls: int = 1) -> float:
+                  compile: bool = True, critic_calls: int = 2) -> float:
     """ganbench's own loop (channels_last, phases, on-device stats) at ``precision``
-    (``train.precision``); ``compile`` takes effect on CUDA only; ``critic_calls=3`` gives
-    WGAN-GP's critic real, fake and interpolates in separate calls (the form before the
-    one-pass critic). Returns images/s."""
+    (``train.precision``); ``compile`` takes effect on CUDA only. ``critic_calls`` is the
+    layout of WGAN-GP's layer-norm critic step: 2 = ganbench's (real+fake in one call, the
+    interpolates in their own), 3 = three separate calls, 1 = all three batches in one call
+    (:class:`AllInOneCritic`, the form of ganbench 2026-12-05). Returns images/s."""
     spec = VARIANTS.get(name)
     cfg = spec.parse({}, prefix=name)
     G, D = spec.build(cfg.model, Geometry(1, 32, 0))
@@ -98,7 +119,9 @@ def ganbench_loop(name: str, images: torch.Tensor, batch: int, steps: int, track
     D = D.to(device=device, memory_format=fmt) if D is not None else None
     objective_cls = OBJECTIVES.get(cfg.loss.name)
     if critic_calls == 3:
-        objective_cls = type("ThreeCalls", (objective_cls,), {"one_pass": property(lambda self: False)})
+        objective_cls = type("ThreeCalls", (objective_cls,), {"joint_real_fake": property(lambda self: False)})
+    elif critic_calls == 1:
+        objective_cls = AllInOneCritic
     objective = objective_cls(cfg.loss, accel.compiled(G, fast), accel.compiled(D, fast))
 
     def optimizer(net: nn.Module, ocfg, net_name: str) -> torch.optim.Optimizer:  # noqa: ANN001
@@ -220,11 +243,14 @@ def main() -> None:
         rate = median_rate(lambda n=name: ganbench_loop(n, images, args.batch, max(4, args.steps // 3)),
                            max(3, args.repeats // 2))
         print(f"| ganbench {name} (default params) | {rate:.0f} | - |")
-        if name == "wgan_gp":  # the one-pass critic against its three-call form, in this run
-            three = median_rate(lambda: ganbench_loop(name, images, args.batch, max(4, args.steps // 3),
-                                                      critic_calls=3), max(3, args.repeats // 2))
-            print(f"| ganbench wgan_gp, critic in three calls (before the one-pass critic) | {three:.0f} | - |")
-            print(f"one-pass critic: {rate / three:.2f}x the three-call WGAN-GP step")
+        if name == "wgan_gp":  # the critic's layout against the other two, in this run
+            other = {calls: median_rate(lambda c=calls: ganbench_loop(name, images, args.batch,
+                                                                     max(4, args.steps // 3), critic_calls=c),
+                                        max(3, args.repeats // 2)) for calls in (3, 1)}
+            print(f"| ganbench wgan_gp, critic in three calls | {other[3]:.0f} | - |")
+            print(f"| ganbench wgan_gp, real+fake+interpolates in one call (until 2026-12-06) | {other[1]:.0f} | - |")
+            print(f"WGAN-GP step, real+fake joint (default): {rate / other[3]:.2f}x three calls, "
+                  f"{rate / other[1]:.2f}x all in one call")
     if args.precisions:
         # Every variant at each arithmetic (and, on CUDA, without torch.compile), against
         # the tutorial loop measured above: the table of train.precision's price.

@@ -156,35 +156,40 @@ def tiny_critic(variant: str, conditional: bool):
     return G, D
 
 
-def critic_grads(obj, batch, one_pass: bool):
-    """The critic loss, its stats and D's gradients, with the one-pass switch forced."""
-    declared = type(obj).__dict__["one_pass"]
-    type(obj).one_pass = property(lambda self: one_pass)
+def critic_grads(obj, batch, joint: bool):
+    """The critic loss, its stats and D's gradients, with the joint real+fake call forced."""
+    declared = type(obj).__dict__["joint_real_fake"]
+    type(obj).joint_real_fake = property(lambda self: joint)
+    calls = []
+    hook = obj.D.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
     try:
         obj.D.zero_grad(set_to_none=True)
         torch.manual_seed(11)  # the interpolation's eps
         loss, stats = obj.loss(Phase("Dmain", "D"), batch)
         loss.backward()
     finally:
-        type(obj).one_pass = declared
+        type(obj).joint_real_fake = declared
+        hook.remove()
+    n = batch.real.shape[0]
+    assert calls == ([2 * n, n] if joint else [n, n, n])  # real+fake together, x̂ on its own
     return loss.detach(), stats, {n: p.grad.clone() for n, p in obj.D.named_parameters()}
 
 
 @pytest.mark.parametrize("conditional", [False, True])
-def test_one_critic_call_equals_three_calls_to_float_rounding(conditional):
-    """The layer-norm critic (per-sample) on real, fake and x̂ concatenated gives the
-    three-call loss, penalty and D gradients (the penalty's double backward included)."""
+def test_joint_critic_call_equals_separate_calls_to_float_rounding(conditional):
+    """The layer-norm critic (per-sample) on real and fake concatenated gives the
+    separate calls' loss, penalty and D gradients (the penalty's double backward included)."""
     G, D = tiny_critic("wgan_gp", conditional)
     D = D.to(memory_format=torch.channels_last)
     obj_cls = OBJECTIVES.get("wasserstein_gp")
     obj = obj_cls(obj_cls.Config(), G, D)
-    assert obj.one_pass  # the layer-norm critic declares itself batch-independent
+    assert obj.joint_real_fake  # the layer-norm critic declares itself batch-independent
     torch.manual_seed(5)
     c = torch.randint(3, (8,)) if conditional else None
     batch = Batch(real=(torch.rand(8, 1, 16, 16) * 2 - 1).contiguous(memory_format=torch.channels_last),
                   real_c=c, z=torch.randn(8, 4), gen_c=torch.randint(3, (8,)) if conditional else None)
-    loss3, stats3, grads3 = critic_grads(obj, batch, one_pass=False)
-    loss1, stats1, grads1 = critic_grads(obj, batch, one_pass=True)
+    loss3, stats3, grads3 = critic_grads(obj, batch, joint=False)
+    loss1, stats1, grads1 = critic_grads(obj, batch, joint=True)
     assert stats1["gradient_penalty"] > 0
     torch.testing.assert_close(loss1, loss3, rtol=1e-5, atol=1e-6)
     for k in stats3:
@@ -204,5 +209,5 @@ def test_critics_with_batch_statistics_keep_separate_calls():
         spec = VARIANTS.get(variant)
         G, D = spec.build(spec.default.model, Geometry(1, 32, 0))
         assert D.batch_independent is False
-        assert not obj_cls(obj_cls.Config(), G, D).one_pass
-    assert not obj_cls(obj_cls.Config(), LinearG(), QuadraticCritic()).one_pass  # undeclared: False
+        assert not obj_cls(obj_cls.Config(), G, D).joint_real_fake
+    assert not obj_cls(obj_cls.Config(), LinearG(), QuadraticCritic()).joint_real_fake  # undeclared: False
