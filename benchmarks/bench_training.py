@@ -186,6 +186,19 @@ def median_rate(fn, repeats: int) -> float:
     return statistics.median(fn() for _ in range(repeats))
 
 
+def interleaved_medians(configs: dict[str, Callable[[], float]], repeats: int) -> dict[str, float]:
+    """The median rate of each configuration over ``repeats`` rounds, each round running
+    every configuration once in turn (after one warm-up each), so a shared machine's
+    drift in speed reaches every configuration alike and the ratios stay comparable."""
+    for fn in configs.values():
+        fn()
+    runs: dict[str, list[float]] = {label: [] for label in configs}
+    for _ in range(repeats):
+        for label, fn in configs.items():
+            runs[label].append(fn())
+    return {label: statistics.median(r) for label, r in runs.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=30)
@@ -218,7 +231,7 @@ def main() -> None:
         "lever: tutorial loop in channels_last layout": lambda: plain_pytorch_loop(
             G, D, images, args.batch, args.steps, channels_last=True),
     }
-    rates = {label: median_rate(fn, args.repeats) for label, fn in configs.items()}
+    rates = interleaved_medians(configs, args.repeats)
     base = rates["baseline: plain PyTorch DCGAN tutorial loop"]
     ours = rates["ganbench DCGAN loop (default params)"]
     print(f"threads={torch.get_num_threads()} batch={args.batch} steps={args.steps} repeats={args.repeats}")
@@ -240,17 +253,20 @@ def main() -> None:
     for name in VARIANTS.names():
         if name == "dcgan":
             continue
-        rate = median_rate(lambda n=name: ganbench_loop(n, images, args.batch, max(4, args.steps // 3)),
-                           max(3, args.repeats // 2))
-        print(f"| ganbench {name} (default params) | {rate:.0f} | - |")
-        if name == "wgan_gp":  # the critic's layout against the other two, in this run
-            other = {calls: median_rate(lambda c=calls: ganbench_loop(name, images, args.batch,
-                                                                     max(4, args.steps // 3), critic_calls=c),
-                                        max(3, args.repeats // 2)) for calls in (3, 1)}
-            print(f"| ganbench wgan_gp, critic in three calls | {other[3]:.0f} | - |")
-            print(f"| ganbench wgan_gp, real+fake+interpolates in one call (until 2026-12-06) | {other[1]:.0f} | - |")
-            print(f"WGAN-GP step, real+fake joint (default): {rate / other[3]:.2f}x three calls, "
-                  f"{rate / other[1]:.2f}x all in one call")
+        steps = max(4, args.steps // 3)
+        if name != "wgan_gp":
+            rate = median_rate(lambda n=name: ganbench_loop(n, images, args.batch, steps), max(3, args.repeats // 2))
+            print(f"| ganbench {name} (default params) | {rate:.0f} | - |")
+            continue
+        # The critic's layout against the other two, interleaved in this run.
+        layouts = {calls: (lambda c=calls: ganbench_loop(name, images, args.batch, steps, critic_calls=c))
+                   for calls in (2, 3, 1)}
+        got = interleaved_medians(layouts, args.repeats)
+        print(f"| ganbench {name} (default params: real+fake in one critic call, interpolates in another) "
+              f"| {got[2]:.0f} | - |")
+        print(f"| ganbench wgan_gp, critic in three calls | {got[3]:.0f} | - |")
+        print(f"| ganbench wgan_gp, real+fake+interpolates in one call (until 2026-12-06) | {got[1]:.0f} | - |")
+        print(f"WGAN-GP step, default layout: {got[2] / got[3]:.2f}x three calls, {got[2] / got[1]:.2f}x all in one call")
     if args.precisions:
         # Every variant at each arithmetic (and, on CUDA, without torch.compile), against
         # the tutorial loop measured above: the table of train.precision's price.
