@@ -13,6 +13,11 @@ With ``--keep DIR`` holding an earlier scratch (``DIR/repo`` and its ``DIR/base.
 DVC's run cache restores what was run there, e.g. the 4-seed run the thresholds came from.
 
     python benchmarks/gate_power.py [--plants ema_off images_0_1 ...] [--fresh-seeds 4 5] [--keep DIR]
+    python benchmarks/gate_power.py --keep DIR --regate [--thresholds FILE]
+
+Each run's evaluation results are kept in ``DIR/results/<plant>/`` (and ``unmodified``,
+``fresh``), so ``--regate`` can gate the same trained models under other bounds, e.g.
+those of another rule, without training anything.
 
 Takes about as long as five CI pipelines on 2 cores (≈ 45 min).
 """
@@ -118,15 +123,22 @@ class Scratch:
             raise RuntimeError(f"dvc repro failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         return time.perf_counter() - start
 
-    def gate(self, variants: tuple[str, ...]) -> tuple[int, list[str]]:
+    def keep_results(self, label: str) -> None:
+        """Copy the evaluation results as they are now to ``results/<label>/`` beside the
+        clone, so they can be gated again under other bounds (``--regate``)."""
+        dest = self.repo.parent / "results" / label
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(self.repo / "metrics" / "eval", dest)
+
+    def gate(self, variants: tuple[str, ...], thresholds: Path, eval_dir: str = "metrics/eval") -> tuple[int, list[str]]:
         """Exit code of the gate on ``variants`` and the lines of the gates that failed."""
-        bounds = yaml.safe_load((ROOT / ".ci" / "thresholds.yaml").read_text())
+        bounds = yaml.safe_load(thresholds.read_text())
         subset = {k: v for k, v in bounds.items() if k in variants or not isinstance(v, dict)}
         if "protocol_from" in subset:  # relative to .ci/, where the thresholds file lives
             subset["protocol_from"] = str((ROOT / ".ci" / subset["protocol_from"]).resolve())
         gate = self.repo.parent / "gate.yaml"
         gate.write_text(yaml.safe_dump(subset))
-        proc = self.run(["ganbench", "check", "--thresholds", str(gate), "--eval-metrics", "metrics/eval"],
+        proc = self.run(["ganbench", "check", "--thresholds", str(gate), "--eval-metrics", eval_dir],
                         check=False)
         failed = [line for line in proc.stdout.splitlines() if line.startswith(("FAIL", "MISS"))]
         return proc.returncode, failed
@@ -137,14 +149,24 @@ def main() -> None:
     ap.add_argument("--plants", nargs="*", default=list(PLANTS), choices=list(PLANTS))
     ap.add_argument("--fresh-seeds", nargs="*", type=int, default=[4, 5])
     ap.add_argument("--keep", type=Path, help="work here and keep it (default: a temporary folder)")
+    ap.add_argument("--thresholds", type=Path, default=ROOT / ".ci" / "thresholds.yaml",
+                    help="the bounds to gate with (default: the committed ones)")
+    ap.add_argument("--regate", action="store_true",
+                    help="train nothing: gate the results an earlier run kept in --keep DIR/results/ again")
     args = ap.parse_args()
+    if args.regate:
+        if args.keep is None:
+            raise SystemExit("--regate needs --keep DIR (the folder of the earlier run)")
+        regate(Scratch(args.keep), args.keep / "results", args.thresholds)
+        return
     where = args.keep or Path(tempfile.mkdtemp(prefix="gate-power-"))
     where.mkdir(parents=True, exist_ok=True)
     try:
         scratch = Scratch(where)
         base = scratch.params
         seconds = scratch.repro(base)
-        code, failed = scratch.gate(VARIANTS)
+        scratch.keep_results("unmodified")
+        code, failed = scratch.gate(VARIANTS, args.thresholds)
         print(f"unmodified CI run ({seconds:.0f} s): gate exit {code}" + (f": {failed}" if failed else ""),
               flush=True)
         rows = []
@@ -165,7 +187,8 @@ def main() -> None:
                 edited.write_text(text.replace(old, new, 1))
             try:
                 seconds = scratch.repro(params)
-                code, failed = scratch.gate(plant.variants)
+                scratch.keep_results(name)
+                code, failed = scratch.gate(plant.variants, args.thresholds)
             finally:
                 if edited is not None:
                     scratch.run(["git", "checkout", "--", str(edited.relative_to(scratch.repo))])
@@ -176,7 +199,8 @@ def main() -> None:
         for path in (scratch.repo / "metrics" / "eval").glob("*.json"):  # the gate averages every seed's file
             if int(path.name.split(".")[0].rsplit("-", 1)[1]) not in args.fresh_seeds:
                 path.unlink()
-        fresh_code, fresh_failed = scratch.gate(VARIANTS)
+        scratch.keep_results("fresh")
+        fresh_code, fresh_failed = scratch.gate(VARIANTS, args.thresholds)
         print("\n| planted regression | variants | caught | gates that failed |")
         print("|---|---|---|---|")
         for plant, code, failed, _ in rows:
@@ -189,6 +213,20 @@ def main() -> None:
     finally:
         if args.keep is None:
             shutil.rmtree(where, ignore_errors=True)
+
+
+def regate(scratch: Scratch, results: Path, thresholds: Path) -> None:
+    """Gate every kept result folder (the unmodified run, each plant, the fresh seeds) under
+    ``thresholds``: a rule for the bounds is judged on the same trained models."""
+    print(f"gating the results kept in {results} with {thresholds}")
+    print("| results | variants | gate exit | gates that failed |")
+    print("|---|---|---|---|")
+    for folder in sorted(p for p in results.iterdir() if p.is_dir()):
+        plant = PLANTS.get(folder.name)
+        variants = plant.variants if plant is not None else VARIANTS
+        code, failed = scratch.gate(variants, thresholds, eval_dir=str(folder.resolve()))
+        gates = "; ".join(" ".join(line.split()[1:3]) for line in failed) or "-"
+        print(f"| {folder.name} | {', '.join(variants)} | {code} | {gates} |")
 
 
 if __name__ == "__main__":

@@ -101,13 +101,19 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
-    """``torch.save`` through an open file object (so the archive's inner name does not
-    depend on the file name: identical objects give identical bytes), atomically."""
+def torch_save(obj: Any, path: str | os.PathLike[str]) -> str:
+    """``torch.save`` into memory (so the archive's inner name does not depend on the file
+    name: identical objects give identical bytes), then written atomically. Returns the
+    file's sha256, hashed from the bytes written (the file is not read back)."""
+    import io
+
     import torch
 
-    with atomic_path(path) as tmp, tmp.open("wb") as f:
-        torch.save(obj, f)
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    data = buffer.getvalue()
+    write_bytes(path, data)
+    return hashlib.sha256(data).hexdigest()
 
 
 def save_npz(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray]) -> None:

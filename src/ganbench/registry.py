@@ -74,6 +74,10 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         return sorted({*self._items, *self._lazy})
 
+    def declared(self) -> list[str]:
+        """The names in the order they were declared (lazily or by registration)."""
+        return list(dict.fromkeys([*self._lazy, *self._items]))
+
     def __contains__(self, name: object) -> bool:
         return name in self._items or name in self._lazy
 

@@ -10,7 +10,8 @@ import torch
 from ganbench.config import DataConfig
 from ganbench.data.dataset import load_meta, load_split
 from tests.fixtures import make_fake_dataset, register_fixture_dataset
-from ganbench.data.preprocess import preprocess, save_tensors
+from ganbench.data.preprocess import preprocess
+from ganbench.io import torch_save
 from ganbench.data.sources import fetch
 from ganbench.errors import DataError, ParamsError
 
@@ -68,7 +69,7 @@ def test_unreadable_files(processed):
     ],
 )
 def test_invalid_contents(tmp_path, obj, match):
-    save_tensors(tmp_path / "test.pt", obj)
+    torch_save(obj, tmp_path / "test.pt")
     with pytest.raises(DataError, match=match):
         load_split(tmp_path, "test")
 

@@ -35,6 +35,8 @@ class VariantRegistry(Protocol):
 
     def names(self) -> list[str]: ...
 
+    def declared(self) -> list[str]: ...
+
     def __contains__(self, name: object) -> bool: ...
 
 
@@ -59,7 +61,7 @@ def parse_params(raw: Mapping[str, Any] | None, registry: VariantRegistry,
             f"{source}: unknown params section '{unknown[0]}'{did_you_mean(unknown[0], known)}; "
             f"known sections: {', '.join(SECTIONS)} and one per variant ({', '.join(registry.names())})"
         )
-    variants = raw.get("variants", list(Params().variants))
+    variants = raw.get("variants", registry.declared())
     if isinstance(variants, str) or not isinstance(variants, (list, tuple)):
         raise type_error("variants", variants, list, "a list of variant names")
     variants = tuple(coerce(v, str, f"variants[{i}]") for i, v in enumerate(variants))
@@ -138,6 +140,7 @@ def default_params(registry: VariantRegistry) -> dict[str, Any]:
     out = to_dict(Params())
     out.pop("models")
     out.pop("sections")
+    out["variants"] = registry.declared()
     for name in registry.names():
         out[name] = to_dict(registry.get(name).default)
     return out

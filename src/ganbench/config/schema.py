@@ -317,7 +317,9 @@ class Params:
     its registry entry (see :func:`ganbench.config.loader.parse_params`)."""
 
     data: DataConfig = field(default_factory=DataConfig)
-    variants: tuple[str, ...] = ("dcgan", "wgan_gp", "stylegan", "vae")
+    #: Variants to train; where params.yaml leaves it out, every registered variant in the
+    #: order of its declaration (the loader fills it in: the registry is its one home).
+    variants: tuple[str, ...] = ()
     #: Training seeds: every variant is trained once per seed (its own stages and run).
     seeds: tuple[int, ...] = (0,)
     train: TrainConfig = field(default_factory=TrainConfig)

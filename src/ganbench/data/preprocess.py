@@ -14,7 +14,6 @@ the extra row/column goes to the bottom/right.
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from ganbench.config import DataConfig
 from ganbench.data.idx import parse_idx, read_bytes
 from ganbench.data.dataset import META, SPLIT_FILES, VALUE_RANGE
 from ganbench.data.sources import DATASETS, read_manifest
-from ganbench.io import write_bytes, write_json
+from ganbench.io import torch_save, write_json
 from ganbench.errors import DataError, ParamsError
 
 ALLOWED_CHANNELS = (1, 3)
@@ -118,16 +117,6 @@ def to_tensor(images: np.ndarray, resolution: int, channels: int) -> torch.Tenso
     return x
 
 
-def save_tensors(path: Path, obj: dict[str, torch.Tensor]) -> str:
-    """torch.save, atomically and byte-stable (identical inputs give identical files);
-    returns the file's sha256, hashed from the bytes written (the file is not read back)."""
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    data = buffer.getvalue()
-    write_bytes(path, data)
-    return hashlib.sha256(data).hexdigest()
-
-
 def _clean(out_dir: Path) -> None:
     """Remove what an earlier run (possibly of another dataset) left; meta first, so
     a crash never leaves a meta.json describing other tensors."""
@@ -175,7 +164,7 @@ def preprocess(raw_dir: Path, out_dir: Path, cfg: DataConfig) -> dict[str, Any]:
         y = torch.from_numpy(labels.astype(np.int64))
         del images
         lo, hi = (float(v) for v in torch.aminmax(x)) if x.numel() else (0.0, 0.0)
-        sha = save_tensors(out_dir / SPLIT_FILES[split], {"images": x, "labels": y})
+        sha = torch_save({"images": x, "labels": y}, out_dir / SPLIT_FILES[split])
         splits[split] = {
             # The file's content hash, so a record of the split (the MLflow dataset
             # inputs) needs no read of it: the train stage never opens the test split.
