@@ -74,15 +74,16 @@ def main() -> None:
     for path in sorted(p for p in args.eval_dir.glob("*-*.json") if is_result_file(p)):
         variant, seed = path.stem.rsplit("-", 1)
         runs.setdefault(variant, {})[int(seed)] = read_result(path, f"evaluate@{path.stem}")
+    for variant, by_seed in runs.items():
+        missing = [s for s in args.gated_seeds if s not in by_seed]
+        if missing or len(by_seed) < 2:
+            sys.exit(f"{variant}: need the gated seeds {args.gated_seeds} (and better more); have {sorted(by_seed)}")
     candidates = {variant: [name for name, v in by_seed[args.gated_seeds[0]].items()
                             if isinstance(v, (int, float)) and not isinstance(v, bool) and name != "seed"
                             and not name.endswith("_std")] for variant, by_seed in runs.items()}
     n_gates = sum(len(names) for names in candidates.values())
     out = [HEADER, f"protocol_from: {args.protocol_from}", ""]
     for variant, by_seed in runs.items():
-        missing = [s for s in args.gated_seeds if s not in by_seed]
-        if missing or len(by_seed) < 2:
-            sys.exit(f"{variant}: need the gated seeds {args.gated_seeds} (and better more); have {sorted(by_seed)}")
         if len(by_seed) == len(args.gated_seeds):
             print(f"{variant}: s from the gated seeds alone; more seeds measure the spread better",
                   file=sys.stderr)
@@ -99,6 +100,9 @@ def main() -> None:
             bound = mean - margin if higher else mean + margin
             low, high = spec.attainable_range(prefix, score_provenance(gated, name))
             useless = (low is not None and bound <= low) if higher else (high is not None and bound >= high)
+            if margin == 0:  # constant over every seed at 0: no spread to set a bound from
+                lines.append(f"  # {name}: not gated, the same value {mean:.4g} on every seed")
+                continue
             if useless or (low is not None and not higher and bound < low):
                 lines.append(f"  # {name}: not gated, bound {bound:.4g} outside [{low}, {high}] (mean {mean:.4g}, "
                              f"s {sd:.3g})")

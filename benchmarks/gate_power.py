@@ -123,22 +123,28 @@ class Scratch:
             raise RuntimeError(f"dvc repro failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         return time.perf_counter() - start
 
-    def keep_results(self, label: str) -> None:
-        """Copy the evaluation results as they are now to ``results/<label>/`` beside the
-        clone, so they can be gated again under other bounds (``--regate``)."""
+    def keep_results(self, label: str, seeds: list[int]) -> Path:
+        """Copy the evaluation results of ``seeds`` to ``results/<label>/`` beside the clone
+        and return that folder: the gate averages every seed file of a folder, and DVC
+        leaves the files of earlier runs' seeds in metrics/eval. Kept, they can be gated
+        again under other bounds (``--regate``)."""
         dest = self.repo.parent / "results" / label
         shutil.rmtree(dest, ignore_errors=True)
-        shutil.copytree(self.repo / "metrics" / "eval", dest)
+        dest.mkdir(parents=True)
+        for path in (self.repo / "metrics" / "eval").glob("*.json"):
+            if int(path.name.split(".")[0].rsplit("-", 1)[1]) in seeds:
+                shutil.copy(path, dest / path.name)
+        return dest
 
-    def gate(self, variants: tuple[str, ...], thresholds: Path, eval_dir: str = "metrics/eval") -> tuple[int, list[str]]:
+    def gate(self, variants: tuple[str, ...], thresholds: Path, eval_dir: Path) -> tuple[int, list[str]]:
         """Exit code of the gate on ``variants`` and the lines of the gates that failed."""
         bounds = yaml.safe_load(thresholds.read_text())
         subset = {k: v for k, v in bounds.items() if k in variants or not isinstance(v, dict)}
-        if "protocol_from" in subset:  # relative to .ci/, where the thresholds file lives
-            subset["protocol_from"] = str((ROOT / ".ci" / subset["protocol_from"]).resolve())
+        if "protocol_from" in subset:  # relative to the folder of the thresholds file
+            subset["protocol_from"] = str((thresholds.resolve().parent / subset["protocol_from"]).resolve())
         gate = self.repo.parent / "gate.yaml"
         gate.write_text(yaml.safe_dump(subset))
-        proc = self.run(["ganbench", "check", "--thresholds", str(gate), "--eval-metrics", eval_dir],
+        proc = self.run(["ganbench", "check", "--thresholds", str(gate), "--eval-metrics", str(eval_dir)],
                         check=False)
         failed = [line for line in proc.stdout.splitlines() if line.startswith(("FAIL", "MISS"))]
         return proc.returncode, failed
@@ -155,8 +161,9 @@ def main() -> None:
                     help="train nothing: gate the results an earlier run kept in --keep DIR/results/ again")
     args = ap.parse_args()
     if args.regate:
-        if args.keep is None:
-            raise SystemExit("--regate needs --keep DIR (the folder of the earlier run)")
+        if args.keep is None or not (args.keep / "repo" / "dvc.lock").is_file() \
+                or not (args.keep / "results").is_dir():
+            raise SystemExit("--regate needs --keep DIR, the folder of an earlier run (DIR/repo and DIR/results)")
         regate(Scratch(args.keep), args.keep / "results", args.thresholds)
         return
     where = args.keep or Path(tempfile.mkdtemp(prefix="gate-power-"))
@@ -165,8 +172,7 @@ def main() -> None:
         scratch = Scratch(where)
         base = scratch.params
         seconds = scratch.repro(base)
-        scratch.keep_results("unmodified")
-        code, failed = scratch.gate(VARIANTS, args.thresholds)
+        code, failed = scratch.gate(VARIANTS, args.thresholds, scratch.keep_results("unmodified", base["seeds"]))
         print(f"unmodified CI run ({seconds:.0f} s): gate exit {code}" + (f": {failed}" if failed else ""),
               flush=True)
         rows = []
@@ -187,8 +193,8 @@ def main() -> None:
                 edited.write_text(text.replace(old, new, 1))
             try:
                 seconds = scratch.repro(params)
-                scratch.keep_results(name)
-                code, failed = scratch.gate(plant.variants, args.thresholds)
+                code, failed = scratch.gate(plant.variants, args.thresholds,
+                                            scratch.keep_results(name, params["seeds"]))
             finally:
                 if edited is not None:
                     scratch.run(["git", "checkout", "--", str(edited.relative_to(scratch.repo))])
@@ -196,11 +202,8 @@ def main() -> None:
             print(f"{name}: exit {code} ({seconds:.0f} s) {failed}", flush=True)
         fresh = dict(base, seeds=list(args.fresh_seeds))
         seconds = scratch.repro(fresh)
-        for path in (scratch.repo / "metrics" / "eval").glob("*.json"):  # the gate averages every seed's file
-            if int(path.name.split(".")[0].rsplit("-", 1)[1]) not in args.fresh_seeds:
-                path.unlink()
-        scratch.keep_results("fresh")
-        fresh_code, fresh_failed = scratch.gate(VARIANTS, args.thresholds)
+        fresh_code, fresh_failed = scratch.gate(VARIANTS, args.thresholds,
+                                                scratch.keep_results("fresh", list(args.fresh_seeds)))
         print("\n| planted regression | variants | caught | gates that failed |")
         print("|---|---|---|---|")
         for plant, code, failed, _ in rows:
@@ -224,7 +227,7 @@ def regate(scratch: Scratch, results: Path, thresholds: Path) -> None:
     for folder in sorted(p for p in results.iterdir() if p.is_dir()):
         plant = PLANTS.get(folder.name)
         variants = plant.variants if plant is not None else VARIANTS
-        code, failed = scratch.gate(variants, thresholds, eval_dir=str(folder.resolve()))
+        code, failed = scratch.gate(variants, thresholds, folder.resolve())
         gates = "; ".join(" ".join(line.split()[1:3]) for line in failed) or "-"
         print(f"| {folder.name} | {', '.join(variants)} | {code} | {gates} |")
 

@@ -142,7 +142,7 @@ def test_config_parsing_and_validation():
             from_dict(WassersteinGPConfig, bad, prefix="v.loss")
 
 
-# One critic call for real, fake and interpolates ------------------------------------
+# One critic call for real and fake, the interpolates in their own ---------------------
 
 
 def tiny_critic(variant: str, conditional: bool):
@@ -191,6 +191,13 @@ def test_joint_critic_call_equals_separate_calls_to_float_rounding(conditional):
     loss3, stats3, grads3 = critic_grads(obj, batch, joint=False)
     loss1, stats1, grads1 = critic_grads(obj, batch, joint=True)
     assert stats1["gradient_penalty"] > 0
+    # The penalty scores the interpolates with the real images' labels (both layouts).
+    torch.manual_seed(11)
+    fake = obj.fake(batch).detach()
+    eps = torch.rand(fake.shape[0], dtype=fake.dtype)
+    torch.testing.assert_close(stats1["gradient_penalty"],
+                               gradient_penalty(D, batch.real, fake, batch.real_c, eps).detach(),
+                               rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(loss1, loss3, rtol=1e-5, atol=1e-6)
     for k in stats3:
         torch.testing.assert_close(stats1[k], stats3[k], rtol=1e-5, atol=1e-6)

@@ -319,6 +319,7 @@ class Params:
     data: DataConfig = field(default_factory=DataConfig)
     #: Variants to train; where params.yaml leaves it out, every registered variant in the
     #: order of its declaration (the loader fills it in: the registry is its one home).
+    #: dvc.yaml's matrices read the key from params.yaml itself, so the file keeps it.
     variants: tuple[str, ...] = ()
     #: Training seeds: every variant is trained once per seed (its own stages and run).
     seeds: tuple[int, ...] = (0,)
