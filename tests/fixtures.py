@@ -118,3 +118,17 @@ def register_fixture_dataset(spec: DatasetSpec) -> Iterator[DatasetSpec]:
     """Make ``spec`` known to ``DATASETS`` (under ``spec.name``) inside the block."""
     with DATASETS.temporary(spec.name, spec):
         yield spec
+
+
+def make_processed_dataset(root: Path, n_train: int = 96, n_test: int = 32) -> Path:
+    """The fake dataset fetched and preprocessed as the pipeline does (an ``idx-folder``
+    source under ``root``); returns the processed folder."""
+    from ganbench.config.schema import DataConfig
+    from ganbench.data.preprocess import preprocess
+    from ganbench.data.sources import fetch
+
+    make_fake_dataset(root / "idx", n_train=n_train, n_test=n_test)
+    cfg = DataConfig(dataset="idx-folder", source_dir=str(root / "idx"), allow_download=False)
+    fetch(cfg, root / "raw" / "idx-folder", env={})
+    preprocess(root / "raw" / "idx-folder", root / "processed", cfg)
+    return root / "processed"

@@ -54,9 +54,6 @@ import yaml
 from typer.testing import CliRunner
 
 from ganbench.config import deep_merge, default_params, flatten, load_params, parse_params, read_yaml
-from ganbench.config.schema import DataConfig
-from ganbench.data.preprocess import preprocess
-from ganbench.data.sources import fetch
 from ganbench.errors import ParamsError
 from ganbench.metrics.registry import METRICS
 from ganbench.models import VARIANTS
@@ -66,7 +63,7 @@ from ganbench.runtime import seed_everything
 from ganbench.sampling.files import load_samples
 from ganbench.sampling.latents import latents
 from ganbench.training.run import BEST, CHECKPOINT, HISTORY
-from tests.fixtures import make_fake_dataset
+from tests.fixtures import make_processed_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -234,12 +231,7 @@ def toy(toy_on_path, variants):
 @pytest.fixture(scope="module")
 def processed(tmp_path_factory):
     """The small fixture dataset, fetched and preprocessed as the pipeline does."""
-    tmp = tmp_path_factory.mktemp("data")
-    make_fake_dataset(tmp / "idx", n_train=96, n_test=32)
-    cfg = DataConfig(dataset="idx-folder", source_dir=str(tmp / "idx"), allow_download=False)
-    fetch(cfg, tmp / "raw" / "idx-folder", env={})
-    preprocess(tmp / "raw" / "idx-folder", tmp / "processed", cfg)
-    return tmp / "processed"
+    return make_processed_dataset(tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture

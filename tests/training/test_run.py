@@ -8,16 +8,13 @@ import pytest
 import torch
 
 from ganbench.config import SampleConfig, parse_params
-from ganbench.config.schema import DataConfig
-from ganbench.data.preprocess import preprocess
-from ganbench.data.sources import fetch
 from ganbench.errors import ParamsError
 from ganbench.models import VARIANTS
 from ganbench.sampling.api import generate_from_checkpoint, sample_checkpoint
 from ganbench.tracking.history import read_rows
 from ganbench.models.checkpoint import load_checkpoint
 from ganbench.training.run import HISTORY, prepare_training, train_variant
-from tests.fixtures import make_fake_dataset
+from tests.fixtures import make_processed_dataset
 
 TINY = {
     "dcgan": {"model": {"z_dim": 8, "g_channels": 4, "d_channels": 4}},
@@ -31,12 +28,7 @@ TINY = {
 
 @pytest.fixture(scope="module")
 def processed(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("data")
-    make_fake_dataset(tmp / "idx", n_train=96, n_test=32)
-    cfg = DataConfig(dataset="idx-folder", source_dir=str(tmp / "idx"), allow_download=False)
-    fetch(cfg, tmp / "raw" / "idx-folder", env={})
-    preprocess(tmp / "raw" / "idx-folder", tmp / "processed", cfg)
-    return tmp / "processed"
+    return make_processed_dataset(tmp_path_factory.mktemp("data"))
 
 
 def params_for(variant: str, kimg: float, conditional: bool = False, **train):
