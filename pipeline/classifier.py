@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from ganbench_pipeline.common import ParamsOption, clean_errors, load
+from ganbench_pipeline.common import ParamsOption, ProcessedOption, clean_errors, load
 
 app = typer.Typer()
 
@@ -19,8 +19,7 @@ app = typer.Typer()
 @clean_errors
 def classifier(
     params: ParamsOption = Path("params.yaml"),
-    processed: Annotated[Path, typer.Option(help="Folder written by the preprocess stage.")] = Path(
-        "data/processed"),
+    processed: ProcessedOption = Path("data/processed"),
     out: Annotated[Path, typer.Option(help="Classifier weights file to write.")] = Path(
         "models/classifier/classifier.pt"),
     metrics: Annotated[Path, typer.Option(help="Metrics JSON to write (training accuracy, cost).")] = Path(

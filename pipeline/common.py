@@ -24,6 +24,11 @@ ParamsOption = Annotated[
     Path, typer.Option("--params", "-p", help="Path of the params file (DVC passes params.yaml).")
 ]
 
+#: The folder the preprocess stage writes, read by the stages that need real images.
+ProcessedOption = Annotated[Path, typer.Option(help="Folder written by the preprocess stage.")]
+#: The domain classifier's weights (the classifier stage's output).
+ClassifierOption = Annotated[Path, typer.Option(help="Domain classifier weights.")]
+
 
 def load(params_path: Path, models: bool = False) -> Params:
     """Read and validate params.yaml (the one reader lives in ganbench.config), and check

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ganbench_pipeline.common import ParamsOption, clean_errors, load
+from ganbench_pipeline.common import ClassifierOption, ParamsOption, ProcessedOption, clean_errors, load
 from ganbench_pipeline.reference import real_images
 
 app = typer.Typer()
@@ -19,10 +19,8 @@ log = logging.getLogger("ganbench")
 @clean_errors
 def domain_reference(
     params: ParamsOption = Path("params.yaml"),
-    processed: Annotated[Path, typer.Option(help="Folder written by the preprocess stage.")] = Path(
-        "data/processed"),
-    classifier: Annotated[Path, typer.Option(help="Domain classifier weights.")] = Path(
-        "models/classifier/classifier.pt"),
+    processed: ProcessedOption = Path("data/processed"),
+    classifier: ClassifierOption = Path("models/classifier/classifier.pt"),
     out: Annotated[Path, typer.Option(help="Folder for features.npz, predictions.npz and meta.json.")] = Path(
         "data/domain-reference"),
 ) -> None:

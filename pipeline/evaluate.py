@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ganbench_pipeline.common import ParamsOption, clean_errors, load, repo_root
+from ganbench_pipeline.common import ClassifierOption, ParamsOption, clean_errors, load, repo_root
 
 app = typer.Typer()
 
@@ -24,8 +24,7 @@ def evaluate(
     reference: Annotated[Path, typer.Option(help="Inception reference file.")] = Path("data/reference/stats.npz"),
     weights: Annotated[Path, typer.Option(help="Inception weights file.")] = Path(
         "models/inception/pt_inception-2015-12-05-6726825d.pth"),
-    classifier: Annotated[Path, typer.Option(help="Domain classifier weights.")] = Path(
-        "models/classifier/classifier.pt"),
+    classifier: ClassifierOption = Path("models/classifier/classifier.pt"),
     domain_reference: Annotated[Path, typer.Option(help="Domain reference file.")] = Path(
         "data/domain-reference/features.npz"),
     domain_predictions: Annotated[Path, typer.Option(help="The classifier's predictions on the domain "

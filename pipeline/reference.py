@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ganbench_pipeline.common import ParamsOption, clean_errors, load
+from ganbench_pipeline.common import ParamsOption, ProcessedOption, clean_errors, load
 
 app = typer.Typer()
 
@@ -31,8 +31,7 @@ def real_images(processed: Path, split: str, n: int, key: str):  # noqa: ANN201 
 @clean_errors
 def reference(
     params: ParamsOption = Path("params.yaml"),
-    processed: Annotated[Path, typer.Option(help="Folder written by the preprocess stage.")] = Path(
-        "data/processed"),
+    processed: ProcessedOption = Path("data/processed"),
     weights: Annotated[Path, typer.Option(help="Inception weights file.")] = Path(
         "models/inception/pt_inception-2015-12-05-6726825d.pth"),
     out: Annotated[Path, typer.Option(help="Folder for stats.npz and meta.json.")] = Path("data/reference"),

@@ -60,8 +60,31 @@ def test_history_commit_resume_and_export(tmp_path):
     assert wide(resumed.rows)["kimg"] == [(10, 0.1), (20, 0.2), (25, 0.25)]
     assert not list(path.parent.glob(".*.tmp"))
     path.write_text("step,loss\n1,2\n")
-    with pytest.raises(DataError, match="history.*unreadable"):
+    with pytest.raises(DataError, match="history.*unreadable.*expected step,name,value.*re-run training"):
         History.resume(path, 5)
+    path.write_text("step,name,value\n1,loss_D,not-a-number\n")
+    with pytest.raises(DataError, match="history.*unreadable.*re-run training"):
+        History.resume(path, 5)
+
+
+def test_history_and_report_read_series_through_one_reader(tmp_path):
+    """The model history (exact columns) and the plot CSVs the report reads (step,kimg,name,
+    value) go through ganbench.io.read_series_csv: the same errors, naming the file."""
+    from ganbench.report.inputs import read_series
+
+    plot = tmp_path / "curves.csv"
+    plot.write_text("step,kimg,name,value\n10,0.5,fd_domain,3.5\n10,0.5,fid,7\n20,1.0,fd_domain,2\n")
+    assert read_series(plot) == [(10, "fd_domain", 3.5), (10, "fid", 7.0), (20, "fd_domain", 2.0),
+                                 (10, "kimg", 0.5), (20, "kimg", 1.0)]
+    assert read_series(tmp_path / "absent.csv") == [] and read_rows(tmp_path / "absent.csv") == []
+    with pytest.raises(DataError, match=r"curves.csv is unreadable \(columns.*re-run training"):  # exactly 3
+        read_rows(plot)
+    plot.write_text("step,name\n1,x\n")
+    with pytest.raises(DataError, match="curves.csv is unreadable.*expected step,name,value.*re-run the stage"):
+        read_series(plot)
+    plot.write_text("step,name,value\nten,x,1\n")
+    with pytest.raises(DataError, match="curves.csv is unreadable.*re-run the stage"):
+        read_series(plot)
 
 
 def test_sync_sends_each_step_once(tmp_path):

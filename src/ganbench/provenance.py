@@ -50,9 +50,10 @@ _REPORT = tuple(f"src/ganbench/report/{m}.py" for m in (
     "__init__", "aggregate", "build", "crosscheck", "figures", "html", "inputs", "markdown", "names",
     "protocols", "textfmt"))
 
-#: Every registered metric's module, and what they import (metrics.registry.value_spec).
-_METRIC_MODULES = tuple(f"src/ganbench/metrics/{m}.py" for m in (
-    "bootstrap", "coverage", "fid", "frechet", "kid", "precision_recall", "reference"))
+#: Every metric (a module of the library folder: a new metric needs no line here) and the
+#: shared numerics they import; the evaluation and the report load all of them.
+_METRICS = ("src/ganbench/metrics/library", *(f"src/ganbench/metrics/{m}.py" for m in (
+    "bootstrap", "coverage", "features", "frechet", "kid", "precision_recall", "reference")))
 
 #: Package code each stage runs (files, or folders meaning every ``*.py`` below them).
 STAGE_CODE: dict[str, tuple[str, ...]] = {
@@ -84,14 +85,12 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
                "src/ganbench/progress.py", _RUNTIME),
     "evaluate": ("pipeline/evaluate.py", *_COMMON, "src/ganbench/sampling/__init__.py",
                  "src/ganbench/sampling/files.py", *_EXTRACT, *_INCEPTION, "src/ganbench/metrics/domain.py",
-                 "src/ganbench/metrics/evaluate.py", "src/ganbench/metrics/fid.py",
-                 "src/ganbench/metrics/frechet.py", "src/ganbench/metrics/kid.py",
-                 "src/ganbench/metrics/precision_recall.py", "src/ganbench/metrics/coverage.py",
-                 "src/ganbench/metrics/bootstrap.py", "src/ganbench/tracking", "src/ganbench/results.py"),
+                 "src/ganbench/metrics/evaluate.py", *_METRICS, "src/ganbench/tracking", "src/ganbench/results.py"),
     # The report reads the metrics' declared directions (a column with none recorded).
     "report": ("pipeline/report.py", *_COMMON, *_REPORT, "src/ganbench/protocol.py", "src/ganbench/tracking",
-               "src/ganbench/results.py", *_METRIC_MODULES),
+               "src/ganbench/results.py", *_METRICS),
 }
+STAGE_CODE = {stage: tuple(dict.fromkeys(paths)) for stage, paths in STAGE_CODE.items()}  # each path once
 
 
 def _roots() -> dict[str, Path]:

@@ -11,12 +11,17 @@ and callers look them up by the name written in params.yaml, never with
 if/else chains on names.  A built-in is declared lazily, by the module that registers
 it (``VARIANTS.lazy("dcgan", "ganbench.models.dcgan")``): its name is known at once, and
 the module is imported on first ``get``, so a stage only loads (and only depends on)
-the implementations it uses.
+the implementations it uses.  A folder can be declared instead
+(``METRICS.lazy_package("ganbench.metrics.library")``): each module in it registers the
+item named as the module, so adding one is adding a file.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import pkgutil
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Generic, TypeVar
@@ -33,10 +38,28 @@ class Registry(Generic[T]):
         self.kind = kind
         self._items: dict[str, T] = {}
         self._lazy: dict[str, str] = {}
+        self._packages: list[str] = []
 
     def lazy(self, name: str, module: str) -> None:
         """Declare that importing ``module`` registers ``name``."""
         self._lazy[name] = module
+
+    def lazy_package(self, package: str) -> None:
+        """Declare that every module ``<package>.<name>`` (not starting with ``_``)
+        registers ``name``.  The folder is listed, not imported, whenever names are asked
+        for, so a module added to it is found without any other file naming it."""
+        self._packages.append(package)
+
+    def _scan(self) -> None:
+        for package in self._packages:
+            loaded = sys.modules.get(package)  # its __path__ (a test may extend it), else the spec's
+            spec = None if loaded is not None else importlib.util.find_spec(package)
+            where = loaded.__path__ if loaded is not None else (spec.submodule_search_locations if spec else None)
+            if where is None:
+                raise ImportError(f"{self.kind} package {package!r} is not a package folder")
+            for info in pkgutil.iter_modules(list(where)):
+                if not info.name.startswith("_"):
+                    self._lazy.setdefault(info.name, f"{package}.{info.name}")
 
     def register(self, name: str) -> Callable[[T], T]:
         def deco(obj: T) -> T:
@@ -60,8 +83,12 @@ class Registry(Generic[T]):
     def get(self, name: str, key: str | None = None) -> T:
         """The object registered as ``name``; an unknown name is a :class:`ParamsError`
         listing the known ones (and naming the params ``key`` it came from, if given)."""
-        if name not in self._items and name in self._lazy:
-            importlib.import_module(self._lazy[name])
+        if name not in self._items and name in self:
+            module = self._lazy[name]
+            importlib.import_module(module)
+            if name not in self._items:
+                raise ImportError(f"importing {module} did not register the {self.kind} {name!r}; a module "
+                                  f"of a {self.kind} package must register the name it is called by")
         try:
             return self._items[name]
         except KeyError:
@@ -72,14 +99,19 @@ class Registry(Generic[T]):
             raise ParamsError(f"unknown {self.kind} {name!r} in params; choose one of: {known}") from None
 
     def names(self) -> list[str]:
+        self._scan()
         return sorted({*self._items, *self._lazy})
 
     def declared(self) -> list[str]:
         """The names in the order they were declared (lazily or by registration)."""
+        self._scan()
         return list(dict.fromkeys([*self._lazy, *self._items]))
 
     def __contains__(self, name: object) -> bool:
-        return name in self._items or name in self._lazy
+        if name in self._items or name in self._lazy:
+            return True
+        self._scan()
+        return name in self._lazy
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())

@@ -1,21 +1,26 @@
-"""A metric is one file: registering a toy metric in a module of its own is enough for
-it to be computed with its provenance, reported with the direction it declares, and
-gated by `ganbench check` (nothing else names it)."""
+"""A metric is one file: a toy metric module dropped into the metric library folder
+(``ganbench/metrics/library/``) is found by ``evaluate.metrics``, computed with its
+provenance, reported with the direction it declares, and gated by `ganbench check`;
+nothing else names it, and the evaluate and report stages depend on the folder."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import textwrap
 
 import numpy as np
 import pytest
+import yaml
 
+import ganbench.metrics.library as library
 from ganbench.config.schema import EvaluateConfig
 from ganbench.metrics.evaluate import score
 from ganbench.metrics.registry import METRICS, Features
+from ganbench.provenance import STAGE_CODE
 from ganbench.thresholds import check, direction
 from tests.test_report_data import write_outputs
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 
 TOY = '''
 """A toy metric: the share of generated feature rows whose first feature is positive
@@ -40,10 +45,33 @@ def toy_metric(tmp_path, monkeypatch):
     for name in METRICS.names():  # the built-in metrics, imported once and kept afterwards
         METRICS.get(name)
     monkeypatch.setattr(METRICS, "_items", dict(METRICS._items))  # forget the toy afterwards
-    (tmp_path / "toy_metric.py").write_text(textwrap.dedent(TOY))
-    spec = importlib.util.spec_from_file_location("toy_metric", tmp_path / "toy_metric.py")
-    spec.loader.exec_module(importlib.util.module_from_spec(spec))
-    return METRICS.get("toy")
+    monkeypatch.setattr(METRICS, "_lazy", dict(METRICS._lazy))
+    # The library folder as Python sees it, with the toy's file added (not written into
+    # the source tree, which other test processes hash meanwhile).
+    (tmp_path / "toy.py").write_text(textwrap.dedent(TOY))
+    monkeypatch.setattr(library, "__path__", [*library.__path__, str(tmp_path)])
+    assert "toy" in METRICS  # found by listing the folder: no other file names it
+    yield METRICS.get("toy")
+    import sys
+    sys.modules.pop("ganbench.metrics.library.toy", None)
+
+
+def test_the_stages_that_load_metrics_depend_on_the_whole_library_folder():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for stage in ("evaluate", "report"):
+        assert "src/ganbench/metrics/library" in STAGE_CODE[stage]
+        deps = stages[stage]["deps"] if "deps" in stages[stage] else stages[stage]["do"]["deps"]
+        assert "src/ganbench/metrics/library" in deps
+
+
+def test_a_library_module_must_register_its_own_name(tmp_path, monkeypatch):
+    monkeypatch.setattr(METRICS, "_lazy", dict(METRICS._lazy))
+    (tmp_path / "misnamed.py").write_text("X = 1\n")
+    monkeypatch.setattr(library, "__path__", [*library.__path__, str(tmp_path)])
+    with pytest.raises(ImportError, match="did not register the metric 'misnamed'"):
+        METRICS.get("misnamed")
+    import sys
+    sys.modules.pop("ganbench.metrics.library.misnamed", None)
 
 
 def test_a_metric_in_one_file_is_computed_reported_and_gated(toy_metric, tmp_path):

@@ -108,6 +108,28 @@ class Objective:
         return self.D(images, c)
 
 
+class ScoreObjective(Objective):
+    """An objective that is a function of the discriminator's scores alone (logits or
+    critic values, ``(N, 1)``): a subclass gives :meth:`d_loss` of the real and the fake
+    scores and :meth:`g_loss` of the fake ones; the phases, the fake images and the
+    stats (``loss_D``, ``D_real``, ``D_fake``, ``loss_G``) are shared."""
+
+    def d_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def g_loss(self, fake: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def loss(self, phase: Phase, batch: Batch) -> tuple[Tensor, Stats]:
+        if phase.net == "D":
+            real = self.scores(batch.real, batch.real_c)
+            fake = self.scores(self.fake(batch).detach(), batch.gen_c)
+            loss = self.d_loss(real, fake)
+            return loss, detached(loss_D=loss, D_real=real.mean(), D_fake=fake.mean())
+        loss = self.g_loss(self.scores(self.fake(batch), batch.gen_c))
+        return loss, detached(loss_G=loss)
+
+
 def detached(**values: Tensor) -> Stats:
     return {k: v.detach() for k, v in values.items()}
 

@@ -98,7 +98,7 @@ class ConditionalAccuracy:
         }
 
 
-def _labels(name: str, labels: Any, num_classes: int) -> np.ndarray:
+def label_array(name: str, labels: Any, num_classes: int) -> np.ndarray:
     """``labels`` as a 1-d int64 array with values in ``0..num_classes-1``."""
     if hasattr(labels, "detach"):  # torch tensor
         labels = labels.detach().cpu().numpy()
@@ -121,7 +121,7 @@ def _labels(name: str, labels: Any, num_classes: int) -> np.ndarray:
 
 def class_histogram(labels: Any, num_classes: int) -> np.ndarray:
     """Counts ``(num_classes,)`` int64 of integer ``labels`` ``(N,)`` in 0..C-1."""
-    return np.bincount(_labels("labels", labels, num_classes), minlength=num_classes)
+    return np.bincount(label_array("labels", labels, num_classes), minlength=num_classes)
 
 
 def kl_divergence(p: np.ndarray, q: np.ndarray, epsilon: float = 1e-6) -> float:
@@ -136,13 +136,14 @@ def kl_divergence(p: np.ndarray, q: np.ndarray, epsilon: float = 1e-6) -> float:
 def worst_kl(provenance: dict[str, Any]) -> float:
     """The largest ``class_kl`` a generator can score against the reference recorded in a
     score's provenance: all its samples in one class (the worst such class)."""
-    cov = _coverage(provenance)
+    cov = recorded_coverage(provenance)
     ref = np.asarray(cov["ref_hist"], dtype=np.float64)
     epsilon = float(cov.get("epsilon", CoverageConfig().epsilon))
     return max(kl_divergence(ref, np.eye(len(ref))[j], epsilon) for j in range(len(ref)))
 
 
-def _coverage(provenance: dict[str, Any]) -> dict[str, Any]:
+def recorded_coverage(provenance: dict[str, Any]) -> dict[str, Any]:
+    """The class coverage a score's provenance records (its ``ref_hist`` at least)."""
     cov = provenance.get("coverage")
     if not isinstance(cov, dict) or "ref_hist" not in cov:
         raise KeyError("the provenance records no class coverage (coverage.ref_hist)")
@@ -214,8 +215,8 @@ def conditional_accuracy(
         as ``c`` predicted as ``c`` (NaN when ``c`` was never requested), ``mean`` over
         the requested classes (each class weighted equally), and per-class counts.
     """
-    req = _labels("requested", requested, num_classes)
-    pred = _labels("predicted", predicted, num_classes)
+    req = label_array("requested", requested, num_classes)
+    pred = label_array("predicted", predicted, num_classes)
     if req.shape != pred.shape or req.size == 0:
         raise MetricError(
             f"conditional accuracy needs one prediction per requested label, got "
@@ -256,55 +257,3 @@ def load_predictions(path: Path, num_real: int, weights_sha256: str, fix: str) -
         raise DataError(f"reference predictions {path} were made by another classifier or on another "
                         f"reference ({len(preds)} predictions for {num_real} images); {fix}")
     return preds
-
-
-# --------------------------------------------------------------------------- registry
-
-
-def _compute(f, cfg):  # noqa: ANN001, ANN202 - registry signature
-    from ganbench.metrics.registry import MetricResult, with_n
-
-    from ganbench.metrics.bootstrap import bootstrap
-
-    if f.real_pred is None:
-        raise DataError("class coverage needs the classifier's predictions on the reference images "
-                        "(data/domain-reference/predictions.npz); re-run `dvc repro domain-reference`")
-    n = f.num_gen
-    cov = CoverageConfig(num_classes=f.num_classes)
-    result = class_coverage(f.fake_pred, f.real_pred, cov)
-    kl, covered = with_n("class_kl", n), with_n("classes_covered", n)
-    values = {kl: result.kl, covered: float(result.covered)}
-    prov: dict[str, Any] = {"coverage": result.as_dict(), "class_reference": CLASS_REFERENCE,
-                            "covered_rule": "a class is covered when it receives ≥ half its reference share"}
-    noise: dict[str, dict[str, Any]] = {}
-    if cfg.bootstrap_resamples:
-        preds = _labels("gen_predictions", f.fake_pred, f.num_classes)
-        ref = class_histogram(f.real_pred, f.num_classes)
-
-        def resampled(counts: np.ndarray) -> CoverageResult:
-            return coverage_of_counts(np.bincount(preds, weights=counts, minlength=f.num_classes), ref, cov)
-
-        noise[kl] = bootstrap(result.kl, n, lambda c: resampled(c).kl, cfg.bootstrap_resamples).as_dict()
-        noise[covered] = bootstrap(float(result.covered), n, lambda c: float(resampled(c).covered),
-                                   cfg.bootstrap_resamples).as_dict()
-    if f.requested is not None:
-        acc = conditional_accuracy(f.requested, f.fake_pred, f.num_classes)
-        values[with_n("class_accuracy", n)] = acc.mean
-        prov["conditional_accuracy"] = acc.as_dict()
-    return MetricResult(values, prov, noise)
-
-
-def _register() -> None:
-    from ganbench.metrics.registry import MetricSpec, register_metric
-
-    register_metric(MetricSpec(
-        name="coverage", space="domain", compute=_compute,
-        better={"class_kl": "lower", "classes_covered": "higher", "class_accuracy": "higher"},
-        attainable={"class_kl": lambda prov: (0.0, worst_kl(prov)),
-                    "classes_covered": lambda prov: (0.0, float(len(_coverage(prov)["ref_hist"]))),
-                    "class_accuracy": (0.0, 1.0)},
-        description="predicted-class histogram of the samples against the classifier's predictions on "
-                    "the reference split"))
-
-
-_register()

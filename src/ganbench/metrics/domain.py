@@ -235,11 +235,6 @@ def build_classifier(cfg: ClassifierConfig) -> DomainClassifier:
     return DomainClassifier(cfg)
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 def inference_module(model: DomainClassifier) -> FeaturesAndLogits:
     """A gradient-free, channels_last inference copy of ``model``: BatchNorm folded
     into the preceding convolution/linear layer, pooling by :class:`MaxPool2x2`,
@@ -417,7 +412,7 @@ def train_classifier(
     metrics = TrainMetrics(
         train_accuracy=last_accuracy,
         train_seconds=train_seconds,
-        num_parameters=count_parameters(model),
+        num_parameters=sum(p.numel() for p in model.parameters()),
         epochs=epoch + 1 if cfg.epochs else 0,
         final_loss=last_loss,
         train_images_per_second=seen / train_seconds if train_seconds > 0 else float("nan"),

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ganbench.errors import MetricError
+from ganbench.metrics.features import feature_matrix
 
 
 @dataclass(frozen=True)
@@ -61,22 +62,6 @@ class KIDResult:
         return asdict(self)
 
 
-def _features(name: str, x: Any) -> np.ndarray:
-    """``x`` as a finite float64 ``(N, D)`` array, else MetricError."""
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[1] == 0:
-        raise MetricError(
-            f"KID: {name} must be a (N, D) feature array, got shape {arr.shape}; pass "
-            f"one feature vector per row"
-        )
-    if not np.all(np.isfinite(arr)):
-        raise MetricError(
-            f"KID: {name} has NaN/inf features; the images or the feature extractor "
-            f"produced non-finite values, fix them and recompute the features"
-        )
-    return arr
-
-
 def polynomial_kernel(
     x: np.ndarray, y: np.ndarray, degree: int = 3, coef0: float = 1.0
 ) -> np.ndarray:
@@ -95,8 +80,8 @@ def mmd2_unbiased(
     Raises:
         MetricError: wrong shapes, fewer than 2 rows, or non-finite values.
     """
-    x = _features("x", x)
-    y = _features("y", y)
+    x = feature_matrix("KID", "x", x)
+    y = feature_matrix("KID", "y", y)
     if x.shape[1] != y.shape[1]:
         raise MetricError(
             f"KID: the feature sets have {x.shape[1]} and {y.shape[1]} dimensions; compute "
@@ -140,8 +125,8 @@ def kid(
             config that asks for no subsets.
     """
     cfg = KIDConfig() if cfg is None else cfg
-    a = _features("features_a", features_a)
-    b = _features("features_b", features_b)
+    a = feature_matrix("KID", "features_a", features_a)
+    b = feature_matrix("KID", "features_b", features_b)
     if a.shape[1] != b.shape[1]:
         raise MetricError(
             f"KID: the feature sets have {a.shape[1]} and {b.shape[1]} dimensions; compute "
@@ -168,34 +153,3 @@ def kid(
     return KIDResult(
         mean=float(values.mean()), std=std, num_subsets=cfg.num_subsets, subset_size=size
     )
-
-
-# --------------------------------------------------------------------------- registry
-
-
-def _registered(prefix: str):  # noqa: ANN202 - returns the compute function
-    from ganbench.metrics.registry import Features, MetricResult, with_n
-
-    def compute(f: Features, cfg: object) -> MetricResult:
-        result = kid(f.real, f.fake, KIDConfig(num_subsets=cfg.kid_subsets,
-                                              subset_size=cfg.kid_subset_size))
-        name = with_n(prefix, f.num_gen)
-        return MetricResult({name: result.mean, f"{name}_std": result.std},
-                            {"kid_subset_size": result.subset_size, "kid_subsets": result.num_subsets,
-                             "kernel": "(x·y/d + 1)^3", "estimator": "unbiased MMD², mean ± std over subsets"})
-
-    return compute
-
-
-def _register() -> None:
-    from ganbench.metrics.registry import MetricSpec, register_metric
-
-    register_metric(MetricSpec(name="kid", space="inception", compute=_registered("kid"),
-                               better={"kid": "lower"},
-                               description="Kernel Inception Distance (Bińkowski et al. 2018)"))
-    register_metric(MetricSpec(name="kid_domain", space="domain", compute=_registered("kid_domain"),
-                               better={"kid_domain": "lower"},
-                               description="KID on the domain classifier's features"))
-
-
-_register()

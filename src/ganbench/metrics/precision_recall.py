@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from ganbench.errors import MetricError
+from ganbench.metrics.features import feature_matrix
 
 
 @dataclass(frozen=True)
@@ -86,19 +87,7 @@ class PRResult:
 
 def _features(name: str, x: Any) -> torch.Tensor:
     """``x`` as a contiguous float64 CPU tensor ``(N, D)``; MetricError when malformed."""
-    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
-    t = t.detach().to("cpu", torch.float64).contiguous()
-    if t.ndim != 2 or t.shape[1] == 0:
-        raise MetricError(
-            f"precision/recall: {name} must be a (N, D) feature array, got shape "
-            f"{tuple(t.shape)}; pass one feature vector per row"
-        )
-    if not bool(torch.isfinite(t).all()):
-        raise MetricError(
-            f"precision/recall: {name} has NaN/inf features; fix the images or the "
-            f"feature extractor and recompute the features"
-        )
-    return t
+    return torch.from_numpy(np.ascontiguousarray(feature_matrix("precision/recall", name, x)))
 
 
 def exact_sq_dist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -276,34 +265,3 @@ def precision_recall(
         num_fake=int(fake.shape[0]),
         fake_in_real=fake_in_real.numpy(),
     )
-
-
-# --------------------------------------------------------------------------- registry
-
-
-def _compute(f, cfg):  # noqa: ANN001, ANN202 - registry signature
-    from ganbench.metrics.registry import MetricResult, with_n
-
-    from ganbench.metrics.bootstrap import bootstrap
-
-    result = precision_recall(f.real, f.fake, PRConfig(k=cfg.pr_k))
-    precision = with_n("precision", f.num_gen)
-    noise = {}
-    if cfg.bootstrap_resamples:  # recall has none: its fake balls would shrink on repeated samples
-        flags = result.fake_in_real.astype(np.float64)
-        noise[precision] = bootstrap(result.precision, f.num_gen, lambda c: float(c @ flags) / f.num_gen,
-                                     cfg.bootstrap_resamples).as_dict()
-    return MetricResult({precision: result.precision, with_n("recall", f.num_gen): result.recall},
-                        {"pr_k": result.k, "method": "k-NN manifolds (Kynkäänniemi et al. 2019)"}, noise)
-
-
-def _register() -> None:
-    from ganbench.metrics.registry import MetricSpec, register_metric
-
-    register_metric(MetricSpec(name="pr", space="inception", compute=_compute,
-                               better={"precision": "higher", "recall": "higher"},
-                               attainable={"precision": (0.0, 1.0), "recall": (0.0, 1.0)},
-                               description="improved precision (fidelity) and recall (diversity)"))
-
-
-_register()

@@ -4,8 +4,8 @@ A metric is a :class:`MetricSpec`: the feature space it reads (``"inception"``: 
 pool3 features; ``"domain"``: the domain classifier's penultimate features and class
 predictions) and a function from the :class:`Features` of generated and real images to
 named values.  The evaluation computes each feature space once, whatever the number of
-metrics that share it.  Adding a metric is one module that calls :func:`register_metric`
-plus its import at the bottom of this file.
+metrics that share it.  Adding a metric is one module in ``metrics/library/``, named as
+the metric, that calls :func:`register_metric` (see that package).
 
 Every value's name carries the sample count N it was made with (``fid2k``, ``kid2k``,
 ``kid2k_std``, ``fd_domain10k``), so numbers made differently never share a name.
@@ -125,7 +125,5 @@ def with_n(prefix: str, n: int) -> str:
     return f"{prefix}{n // 1000}k" if n > 0 and n % 1000 == 0 else f"{prefix}{n}"
 
 
-# Built-in metrics: each module registers its metrics when imported.
-for _name, _module in (("fid", "fid"), ("fd_domain", "fid"), ("kid", "kid"), ("kid_domain", "kid"),
-                       ("pr", "precision_recall"), ("coverage", "coverage")):
-    METRICS.lazy(_name, f"ganbench.metrics.{_module}")
+# Every metric is a module of ganbench/metrics/library/, named as the metric.
+METRICS.lazy_package("ganbench.metrics.library")

@@ -155,6 +155,7 @@ def variant_config_to_dict(cfg: VariantConfig) -> dict[str, Any]:
 
 
 def count_parameters(module: nn.Module | None) -> int:
+    """Number of parameters of ``module`` (0 for None, e.g. a VAE's absent discriminator)."""
     return sum(p.numel() for p in module.parameters()) if module is not None else 0
 
 

@@ -13,7 +13,6 @@ A run is one (variant, seed) pair; its key ``"<variant>-<seed>"`` names every fi
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ganbench.errors import DataError
+from ganbench.io import read_series_csv, series_errors
 from ganbench.results import read_result
 from ganbench.protocol import score_provenance
 from ganbench.report.names import is_spread
@@ -115,26 +115,16 @@ def metric_provenance(ev: Mapping[str, Any], metrics: Iterable[str]) -> dict[str
 def read_series(path: Path) -> list[Row]:
     """Rows of a long ``step,name,value`` CSV; ``[]`` when the file is absent.  A ``kimg``
     column (``step,kimg,name,value``) becomes ``(step, "kimg", kimg)`` rows, once per step."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    try:
-        with path.open(newline="") as f:
-            reader = csv.DictReader(f)
-            columns = set(reader.fieldnames or ())
-            if not {"step", "name", "value"} <= columns:
-                raise ValueError(f"columns {reader.fieldnames}, expected step,name,value")
-            rows: list[Row] = []
-            kimg_at: dict[int, float] = {}
-            for r in reader:
-                step = int(float(r["step"]))
-                rows.append((step, r["name"], float(r["value"])))
-                if "kimg" in columns and r["kimg"] not in ("", None) and step not in kimg_at:
-                    kimg_at[step] = float(r["kimg"])
-            rows += [(s, "kimg", k) for s, k in kimg_at.items() if math.isfinite(k)]
-            return rows
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"{path} is unreadable ({exc}); re-run the stage that writes it") from None
+    fix = "re-run the stage that writes it"
+    rows: list[Row] = []
+    kimg_at: dict[int, float] = {}
+    with series_errors(path, fix):
+        for r in read_series_csv(path, fix):
+            step = int(float(r["step"]))
+            rows.append((step, r["name"], float(r["value"])))
+            if r.get("kimg") not in ("", None) and step not in kimg_at:
+                kimg_at[step] = float(r["kimg"])
+    return rows + [(s, "kimg", k) for s, k in kimg_at.items() if math.isfinite(k)]
 
 
 def load_run(rid: RunId, paths: ReportPaths) -> Run:

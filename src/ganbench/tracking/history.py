@@ -19,10 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ganbench.errors import DataError
-from ganbench.io import write_text
+from ganbench.io import SERIES_COLUMNS, read_series_csv, series_errors, write_text
 
-FIELDS = ("step", "name", "value")
+FIELDS = SERIES_COLUMNS
 Row = tuple[int, str, float]
 
 
@@ -102,18 +101,10 @@ def format_rows(rows: Iterable[Row]) -> str:
 
 
 def read_rows(path: Path) -> list[Row]:
-    path = Path(path)
-    if not path.is_file():
-        return []
-    try:
-        with path.open(newline="") as f:
-            reader = csv.DictReader(f)
-            if tuple(reader.fieldnames or ()) != FIELDS:
-                raise ValueError(f"columns {reader.fieldnames}")
-            return [(int(r["step"]), r["name"], float(r["value"])) for r in reader]
-    except (OSError, ValueError, KeyError) as exc:
-        raise DataError(f"training history {path} is unreadable ({exc}); delete the model folder "
-                        "and re-run training") from None
+    fix = "delete the model folder and re-run training"
+    rows = read_series_csv(path, fix, exact=True)
+    with series_errors(path, fix):
+        return [(int(r["step"]), r["name"], float(r["value"])) for r in rows]
 
 
 def wide(rows: Iterable[Row]) -> dict[str, list[tuple[int, float]]]:

@@ -1,7 +1,6 @@
-"""Fréchet distances: ``fid`` on Inception pool3 features (Heusel et al. 2017) and
-``fd_domain`` on the domain classifier's features (named so that nobody mistakes it for
-an FID). Both compare the Gaussians fitted to generated and real features with the exact
-float64 distance of :mod:`ganbench.metrics.frechet`; each gets its evaluation-noise interval
+"""``fid``: the Fréchet Inception Distance (Heusel et al. 2017) on pytorch-fid's pool3
+features: the distance between the Gaussians fitted to generated and real features,
+exact in float64 (:mod:`ganbench.metrics.frechet`), with its evaluation-noise interval
 from :mod:`ganbench.metrics.bootstrap` (``evaluate.bootstrap_resamples``)."""
 
 from __future__ import annotations
@@ -17,7 +16,8 @@ from ganbench.metrics.registry import Features, MetricResult, MetricSpec, regist
 PUBLISHED_MIN_N = 2048
 
 
-def _fd(prefix: str, f: Features, cfg: Any) -> MetricResult:
+def frechet_result(prefix: str, f: Features, cfg: Any) -> MetricResult:
+    """The Fréchet distance of ``f``'s generated and real features as value ``<prefix><N>``."""
     mu, sigma = feature_stats(f.fake)
     if f.real_mu is not None and f.real_sigma is not None:
         mu_r, sigma_r = f.real_mu, f.real_sigma
@@ -35,10 +35,6 @@ def _fd(prefix: str, f: Features, cfg: Any) -> MetricResult:
 
 
 register_metric(MetricSpec(
-    name="fid", space="inception", compute=lambda f, cfg: _fd("fid", f, cfg), better={"fid": "lower"},
+    name="fid", space="inception", compute=lambda f, cfg: frechet_result("fid", f, cfg), better={"fid": "lower"},
     attainable={"fid": (0.0, None)},
     description="Fréchet Inception Distance (pytorch-fid pool3 features)"))
-register_metric(MetricSpec(
-    name="fd_domain", space="domain", compute=lambda f, cfg: _fd("fd_domain", f, cfg),
-    better={"fd_domain": "lower"}, attainable={"fd_domain": (0.0, None)},
-    description="Fréchet distance on the domain classifier's penultimate features"))
