@@ -94,42 +94,37 @@ def read_json_object(path: str | os.PathLike[str], stage: str) -> dict[str, Any]
     return data
 
 
-def read_series_csv(path: str | os.PathLike[str], fix: str, exact: bool = False) -> list[dict[str, str]]:
-    """The rows of a long ``step,name,value`` CSV (the training history, the loss and
-    curve plots) as dicts; ``[]`` when the file is absent.  ``exact``: the header must be
-    those three columns and nothing else.  A file that cannot be read, or whose header
-    lacks them, is a :class:`~ganbench.errors.DataError` naming it and ``fix``; the caller
-    parses the values inside :func:`series_errors`, which turns a bad value into the same."""
-    from ganbench.errors import DataError
-
-    path = Path(path)
-    if not path.is_file():
-        return []
-    try:
-        with path.open(newline="") as f:
-            reader = csv.DictReader(f)
-            columns = tuple(reader.fieldnames or ())
-            if (columns != SERIES_COLUMNS) if exact else not set(SERIES_COLUMNS) <= set(columns):
-                raise ValueError(f"columns {list(columns)}, expected {','.join(SERIES_COLUMNS)}")
-            return list(reader)
-    except (OSError, ValueError, csv.Error) as exc:
-        raise DataError(f"{path} is unreadable ({exc}); {fix}") from None
-
-
 #: The columns of a long series CSV (:func:`read_series_csv`).
 SERIES_COLUMNS = ("step", "name", "value")
 
 
 @contextlib.contextmanager
 def series_errors(path: str | os.PathLike[str], fix: str) -> Iterator[None]:
-    """Turn a value of :func:`read_series_csv`'s rows that does not parse into a
-    :class:`~ganbench.errors.DataError` naming the file and ``fix``."""
+    """Turn a series CSV that cannot be read, or a value of its rows that does not parse,
+    into a :class:`~ganbench.errors.DataError` naming the file and ``fix``."""
     from ganbench.errors import DataError
 
     try:
         yield
-    except (ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, csv.Error) as exc:
         raise DataError(f"{path} is unreadable ({exc}); {fix}") from None
+
+
+def read_series_csv(path: str | os.PathLike[str], fix: str, exact: bool = False) -> list[dict[str, str]]:
+    """The rows of a long ``step,name,value`` CSV (the training history, the loss and
+    curve plots) as dicts; ``[]`` when the file is absent.  ``exact``: the header must be
+    those three columns and nothing else.  A file that cannot be read, or whose header
+    lacks them, is a :class:`~ganbench.errors.DataError` naming it and ``fix``; the caller
+    parses the values inside :func:`series_errors`, which turns a bad value into the same."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    with series_errors(path, fix), path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        columns = tuple(reader.fieldnames or ())
+        if (columns != SERIES_COLUMNS) if exact else not set(SERIES_COLUMNS) <= set(columns):
+            raise ValueError(f"columns {list(columns)}, expected {','.join(SERIES_COLUMNS)}")
+        return list(reader)
 
 
 def _json_default(obj: Any) -> Any:

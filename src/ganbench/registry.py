@@ -52,9 +52,10 @@ class Registry(Generic[T]):
 
     def _scan(self) -> None:
         for package in self._packages:
-            loaded = sys.modules.get(package)  # its __path__ (a test may extend it), else the spec's
-            spec = None if loaded is not None else importlib.util.find_spec(package)
-            where = loaded.__path__ if loaded is not None else (spec.submodule_search_locations if spec else None)
+            if package in sys.modules:  # imported: its __path__, which a test may extend
+                where = sys.modules[package].__path__
+            else:  # listed without importing the package
+                where = getattr(importlib.util.find_spec(package), "submodule_search_locations", None)
             if where is None:
                 raise ImportError(f"{self.kind} package {package!r} is not a package folder")
             for info in pkgutil.iter_modules(list(where)):
