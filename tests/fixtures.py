@@ -132,3 +132,26 @@ def make_processed_dataset(root: Path, n_train: int = 96, n_test: int = 32) -> P
     fetch(cfg, root / "raw" / "idx-folder", env={})
     preprocess(root / "raw" / "idx-folder", root / "processed", cfg)
     return root / "processed"
+
+
+#: Tiny InfoGAN-style networks for the lucic_* variants' tests.
+TINY_INFOGAN = {"z_dim": 8, "channels": 4, "hidden": 16, "embed_dim": 4}
+
+
+def one_variant_per_network() -> list[str]:
+    """Registered variants, the first of each network builder (the default ones first). Variants that
+    share their networks differ only in objective and optimizer settings, which
+    tests/models/test_all_variants.py crosses with every network; the costly loop, resume
+    and distributed tests need each network (and so each kind of layer) once."""
+    from ganbench.models import LUCIC_VARIANTS, VARIANTS
+
+    seen: set[object] = set()
+    out = []
+    # lucic_ns stands for the InfoGAN networks: its phases draw nothing of their own, so a
+    # one-process gradient is the two-process one even with D's BatchNorm.
+    for name in dict.fromkeys([*VARIANTS.declared(), *LUCIC_VARIANTS, *VARIANTS.names()]):
+        build = VARIANTS.get(name).build
+        if build not in seen:
+            seen.add(build)
+            out.append(name)
+    return out

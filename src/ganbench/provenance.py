@@ -85,7 +85,8 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
                "src/ganbench/progress.py", _RUNTIME),
     "evaluate": ("pipeline/evaluate.py", *_COMMON, "src/ganbench/sampling/__init__.py",
                  "src/ganbench/sampling/files.py", *_EXTRACT, *_INCEPTION, "src/ganbench/metrics/domain.py",
-                 "src/ganbench/metrics/evaluate.py", *_METRICS, "src/ganbench/tracking", "src/ganbench/results.py"),
+                 "src/ganbench/metrics/evaluate.py", *_METRICS, "src/ganbench/published.py",
+                 "src/ganbench/protocol.py", "src/ganbench/tracking", "src/ganbench/results.py"),
     # The report reads the metrics' declared directions (a column with none recorded).
     "report": ("pipeline/report.py", *_COMMON, *_REPORT, "src/ganbench/protocol.py", "src/ganbench/tracking",
                "src/ganbench/results.py", *_METRICS),

@@ -39,10 +39,14 @@ class Registry(Generic[T]):
         self._items: dict[str, T] = {}
         self._lazy: dict[str, str] = {}
         self._packages: list[str] = []
+        self._optional: set[str] = set()
 
-    def lazy(self, name: str, module: str) -> None:
-        """Declare that importing ``module`` registers ``name``."""
+    def lazy(self, name: str, module: str, default: bool = True) -> None:
+        """Declare that importing ``module`` registers ``name``; ``default=False`` leaves it
+        out of :meth:`declared` (the default selection), though it stays known."""
         self._lazy[name] = module
+        if not default:
+            self._optional.add(name)
 
     def lazy_package(self, package: str) -> None:
         """Declare that every module ``<package>.<name>`` (not starting with ``_``)
@@ -104,9 +108,10 @@ class Registry(Generic[T]):
         return sorted({*self._items, *self._lazy})
 
     def declared(self) -> list[str]:
-        """The names in the order they were declared (lazily or by registration)."""
+        """The names in the order they were declared (lazily or by registration), less
+        those declared with ``default=False``."""
         self._scan()
-        return list(dict.fromkeys([*self._lazy, *self._items]))
+        return [n for n in dict.fromkeys([*self._lazy, *self._items]) if n not in self._optional]
 
     def __contains__(self, name: object) -> bool:
         if name in self._items or name in self._lazy:

@@ -158,7 +158,7 @@ SPEC = register_variant(VariantSpec(name="toy", model_config=ToyConfig, build=bu
 TOY_PARAMS_YAML = """
 toy:                          # a toy: one-hidden-layer MLP generator and discriminator
   model: {z_dim: 16, hidden: 32}
-  loss: {name: nonsaturating}
+  loss: {name: nonsaturating, n_critic: 1}
   g_optim: {name: adam, lr: 2.0e-4, betas: [0.5, 0.999], eps: 1.0e-8, weight_decay: 0.0}
   d_optim: {name: adam, lr: 2.0e-4, betas: [0.5, 0.999], eps: 1.0e-8, weight_decay: 0.0}
   conditional: null           # null: follow train.conditional

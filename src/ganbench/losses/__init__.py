@@ -14,7 +14,7 @@ def register_objective(cls: type[Objective]) -> type[Objective]:
 
 
 # Built-in objectives: each module registers its Objective class when imported.
-for _name in ("logistic_r1", "lsgan", "nonsaturating", "wasserstein_gp", "wgan_clip"):
+for _name in ("dragan", "logistic_r1", "lsgan", "minimax", "nonsaturating", "wasserstein_gp", "wgan_clip"):
     OBJECTIVES.lazy(_name, f"ganbench.losses.{_name}")
 OBJECTIVES.lazy("elbo", "ganbench.losses.vae")
 

@@ -112,7 +112,12 @@ class ScoreObjective(Objective):
     """An objective that is a function of the discriminator's scores alone (logits or
     critic values, ``(N, 1)``): a subclass gives :meth:`d_loss` of the real and the fake
     scores and :meth:`g_loss` of the fake ones; the phases, the fake images and the
-    stats (``loss_D``, ``D_real``, ``D_fake``, ``loss_G``) are shared."""
+    stats (``loss_D``, ``D_real``, ``D_fake``, ``loss_G``) are shared. Its config's
+    ``n_critic`` is the number of discriminator steps per generator step."""
+
+    @property
+    def d_steps(self) -> int:
+        return self.cfg.n_critic
 
     def d_loss(self, real: Tensor, fake: Tensor) -> Tensor:
         raise NotImplementedError
@@ -128,6 +133,23 @@ class ScoreObjective(Objective):
             return loss, detached(loss_D=loss, D_real=real.mean(), D_fake=fake.mean())
         loss = self.g_loss(self.scores(self.fake(batch), batch.gen_c))
         return loss, detached(loss_G=loss)
+
+
+def check_n_critic(cfg, prefix: str) -> None:
+    """``n_critic`` (discriminator steps per generator step) must be ≥ 1."""
+    from ganbench.errors import ParamsError
+
+    if cfg.n_critic < 1:
+        raise ParamsError(f"params key '{prefix}.n_critic' must be ≥ 1 (discriminator steps per generator step)")
+
+
+def native_gradient_scale(D: nn.Module) -> float:
+    """The factor that turns a gradient with respect to ganbench's pixels ([-1, 1]) into
+    one with respect to the pixel units D was designed for (``D.native_range``, absent:
+    (-1, 1)): a network built for [0, 1] sees x' = (x + 1)/2, so ∂D/∂x' = 2·∂D/∂x.
+    Gradient penalties whose target norm (1) is stated in those units use it."""
+    lo, hi = getattr(D, "native_range", (-1.0, 1.0))
+    return 2.0 / (hi - lo)
 
 
 def detached(**values: Tensor) -> Stats:

@@ -9,12 +9,17 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ganbench.losses import register_objective
-from ganbench.losses.base import ScoreObjective
+from ganbench.losses.base import ScoreObjective, check_n_critic
 
 
 @dataclass(frozen=True)
 class NonSaturatingConfig:
     name: Literal["nonsaturating"] = "nonsaturating"
+    #: Discriminator steps per generator step (compare_gan's ``disc_iters``).
+    n_critic: int = 1
+
+    def validate(self, prefix: str) -> None:
+        check_n_critic(self, prefix)
 
 
 @register_objective

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from ganbench.errors import ParamsError
 from ganbench.losses import register_objective
-from ganbench.losses.base import Batch, Objective, Phase, Stats, detached
+from ganbench.losses.base import Batch, Objective, Phase, Stats, detached, native_gradient_scale
 
 
 @dataclass(frozen=True)
@@ -51,10 +51,14 @@ def interpolates(real: Tensor, fake: Tensor, eps: Tensor) -> Tensor:
     return (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
 
 
-def penalty_at(scores: Tensor, x_hat: Tensor) -> Tensor:
+def penalty_at(scores: Tensor, x_hat: Tensor, scale: float = 1.0) -> Tensor:
     """E[(‖∇_x̂ score‖₂ − 1)²] for critic ``scores`` (N,) computed from ``x_hat``; the
-    gradient keeps its graph, so the penalty is differentiable w.r.t. the critic."""
+    gradient keeps its graph, so the penalty is differentiable w.r.t. the critic. ``scale``
+    turns the gradient into the critic's own pixel units (see
+    :func:`~ganbench.losses.base.native_gradient_scale`)."""
     (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+    if scale != 1.0:
+        grad = grad * scale
     return (grad.flatten(1).norm(2, dim=1) - 1).square().mean()
 
 
@@ -66,7 +70,7 @@ def gradient_penalty(D: nn.Module, real: Tensor, fake: Tensor, c: Tensor | None,
     the interpolates); eps: (N,) or broadcastable to the images, in [0, 1].
     Returns a scalar that is differentiable w.r.t. D's parameters."""
     x_hat = interpolates(real, fake, eps)
-    return penalty_at(D(x_hat, c), x_hat)
+    return penalty_at(D(x_hat, c), x_hat, native_gradient_scale(D))
 
 
 def joint_scores(D: nn.Module, real: Tensor, fake: Tensor, real_c: Tensor | None,

@@ -38,6 +38,8 @@ from ganbench.metrics.extract import (
     inception_features,
 )
 from ganbench.metrics.reference import Reference, load_reference
+from ganbench.published import LUCIC_2018_FASHION_MNIST
+from ganbench.published import compare as compare_published
 from ganbench.metrics.registry import METRICS, Features, MetricSpec, direction
 from ganbench.provenance import versions
 
@@ -159,4 +161,7 @@ def evaluate_samples(images: np.ndarray, sample_meta: dict[str, Any], cfg: Evalu
                 "reference_split": ref.meta.get("reference_split"), "dataset": ref.meta.get("dataset")})
 
     out, provenance = score(specs, features, cfg, timing)
+    for prov in provenance.values():  # can this score sit beside a published one?
+        if prov.get("metric") in LUCIC_2018_FASHION_MNIST.metrics:
+            prov["published"] = compare_published(prov, LUCIC_2018_FASHION_MNIST)
     return {**out, "provenance": provenance, "timing": timing}

@@ -22,5 +22,10 @@ def register_variant(spec: VariantSpec) -> VariantSpec:
 # Built-in variants: each module registers its VariantSpec when imported.
 for _name in ("dcgan", "wgan_gp", "stylegan", "vae"):
     VARIANTS.lazy(_name, f"ganbench.models.{_name}")
+#: Lucic et al. 2018's networks and objectives (the ``lucic`` profile, params.lucic.yaml):
+#: known, but trained only where ``variants`` names them.
+LUCIC_VARIANTS = ("lucic_ns", "lucic_mm", "lucic_lsgan", "lucic_wgan", "lucic_wgan_gp", "lucic_dragan", "lucic_vae")
+for _name in LUCIC_VARIANTS:
+    VARIANTS.lazy(_name, "ganbench.models.infogan", default=False)
 
-__all__ = ["VARIANTS", "register_variant"]
+__all__ = ["LUCIC_VARIANTS", "VARIANTS", "register_variant"]

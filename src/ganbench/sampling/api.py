@@ -67,6 +67,7 @@ def sample_checkpoint(ckpt_path: Path, cfg: SampleConfig, device: str = "auto",
         "seed": cfg.seed,
         "checkpoint_kimg": progress["images_seen"] / 1000.0,
         "checkpoint_g_steps": progress["step"],
+        "checkpoint_d_steps": progress.get("d_step"),
         "conditional": bool(geometry.num_classes),
     }
     return Samples(images=images, grid=grid, nrow=nrow, meta=meta)

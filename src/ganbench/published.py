@@ -1,0 +1,110 @@
+"""Whether a score was made as a published one was: field by field, with what differs.
+
+A published FID can be set beside one of ganbench's only where every field that changes
+the number matches: the data and its geometry, the reference, both sample counts, the
+feature extractor and its weights, the image path into it, the networks, the objective's
+family, the training budget and the generator that was sampled. :func:`compare` checks a
+score's provenance against a :class:`PublishedProtocol` and says
+``comparable_with_published`` (true only when nothing differs) and which fields differ,
+each with both values. Fields that ganbench's pipeline always does its own way (its resize,
+its uint8 samples) are listed as differences too, so no number is called comparable while
+they stand.
+
+The one published protocol here is Lucic et al. 2018 on Fashion-MNIST as google/compare_gan
+v1 runs it (docs/lucic_protocol.md has the reading of its source, with line numbers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ganbench.protocol import lookup
+
+
+@dataclass(frozen=True)
+class Field:
+    """One protocol field: where it is in the provenance (dotted), what the published
+    protocol had (in words) and the test a recorded value must pass."""
+
+    key: str
+    published: str
+    matches: Callable[[Any], bool]
+
+
+@dataclass(frozen=True)
+class PublishedProtocol:
+    name: str
+    citation: str
+    #: Metrics (registry names) whose scores the protocol published.
+    metrics: tuple[str, ...]
+    fields: tuple[Field, ...]
+    #: What ganbench always does otherwise (field → (published, ganbench's)).
+    fixed_differences: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    #: Points believed equal but not verified against the published code.
+    caveats: tuple[str, ...] = ()
+
+
+def _equals(value: Any) -> Callable[[Any], bool]:
+    return lambda got: got == value
+
+
+def _close(value: float) -> Callable[[Any], bool]:
+    return lambda got: isinstance(got, (int, float)) and abs(float(got) - value) < 1e-6
+
+
+#: compare_gan v1 (commit fbbc05a): 15,625 D steps at batch 64 (generate_tasks_lib.py
+#: TuneParams: 20 * 50000 // 64), i.e. 1,000 kimg of real images shown to D.
+LUCIC_D_STEPS = 15_625
+LUCIC_BATCH = 64
+LUCIC_KIMG = LUCIC_D_STEPS * LUCIC_BATCH / 1000
+
+LUCIC_2018_FASHION_MNIST = PublishedProtocol(
+    name="lucic2018-fashion-mnist",
+    citation="Lucic et al. 2018, Are GANs Created Equal?, Fashion-MNIST (google/compare_gan v1, fbbc05a)",
+    metrics=("fid",),
+    fields=(
+        Field("dataset", "fashion-mnist", _equals("fashion-mnist")),
+        Field("image_shape", "[1, 28, 28]: native 28x28, no padding", _equals([1, 28, 28])),
+        Field("reference_split", "test", _equals("test")),
+        Field("num_real", "10000: the whole test split", _equals(10_000)),
+        Field("num_gen", "10000", _equals(10_000)),
+        Field("feature_extractor", "Inception pool3, 2048-d", lambda got: isinstance(got, str) and "pool3" in got
+              and "2048" in got),
+        Field("weights_source", "the 2015-12-05 FID Inception graph", lambda got: got in ("download", "fid-helper")),
+        Field("samples.variant", "InfoGAN-style networks, one of compare_gan's objectives (a lucic_* variant)",
+              lambda got: isinstance(got, str) and got.startswith("lucic_")),
+        Field("samples.generator", "raw (no EMA)", _equals("raw")),
+        Field("samples.batchnorm", "running (inference-mode BatchNorm)", lambda got: got in ("running", None)),
+        Field("samples.truncation", "1.0", _close(1.0)),
+        Field("samples.checkpoint_kimg", f"{LUCIC_KIMG:g} kimg of real images", _close(LUCIC_KIMG)),
+        Field("samples.checkpoint_d_steps", f"{LUCIC_D_STEPS} discriminator steps (batch {LUCIC_BATCH})",
+              lambda got: got == LUCIC_D_STEPS),
+    ),
+    fixed_differences={
+        "resize": ("TF1 resize_bilinear to 299x299 (legacy sampling, no half-pixel centres), float pixels, "
+                   "(x - 128)/128",
+                   "torch bilinear to 299x299 (half-pixel centres), pytorch-fid's 2x - 1 scaling"),
+        "sample_dtype": ("float generator output x 255", "uint8 samples (rounded)"),
+    },
+    caveats=(
+        "compare_gan's graph (inceptionv1_for_inception_score.pb, frozen 2015-12-05) is believed to hold the "
+        "weights of pytorch-fid's port; not verified",
+        "compare_gan updates G every disc_iters D steps from step 1 (3,126 G steps of 15,625 at disc_iters 5), "
+        "ganbench after each n_critic D steps (3,125)",
+    ),
+)
+
+PUBLISHED = {p.name: p for p in (LUCIC_2018_FASHION_MNIST,)}
+
+
+def compare(prov: Mapping[str, Any], protocol: PublishedProtocol = LUCIC_2018_FASHION_MNIST) -> dict[str, Any]:
+    """``{"protocol", "citation", "comparable_with_published", "differs": [{"field",
+    "published", "ours"}], "caveats"}`` for a score's provenance ``prov``."""
+    differs = [{"field": f.key, "published": f.published, "ours": lookup(prov, f.key)}
+               for f in protocol.fields if not f.matches(lookup(prov, f.key))]
+    differs += [{"field": key, "published": published, "ours": ours}
+                for key, (published, ours) in protocol.fixed_differences.items()]
+    return {"protocol": protocol.name, "citation": protocol.citation, "comparable_with_published": not differs,
+            "differs": differs, "caveats": list(protocol.caveats)}

@@ -1,0 +1,72 @@
+"""The lucic profile resolves to Lucic et al. 2018's protocol, and a score's provenance
+says whether it is comparable with the published numbers, and what differs."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from ganbench.config import deep_merge, flatten, parse_params, read_yaml
+from ganbench.config.loader import default_params
+from ganbench.metrics.extract import INCEPTION_EXTRACTOR
+from ganbench.models import LUCIC_VARIANTS, VARIANTS
+from ganbench.published import LUCIC_2018_FASHION_MNIST, LUCIC_D_STEPS, compare
+
+ROOT = Path(__file__).resolve().parents[1]
+F_MNIST_TEST_IMAGES = 10_000
+
+
+def profile():
+    return parse_params(deep_merge(read_yaml(ROOT / "params.yaml"), read_yaml(ROOT / "params.lucic.yaml")),
+                        VARIANTS)
+
+
+def provenance_of(p, variant: str) -> dict:
+    """The FID provenance the evaluate stage records for a run made with params ``p``
+    (what evaluate_samples and the sample stage put there)."""
+    return {
+        "dataset": p.data.dataset, "image_shape": [p.data.channels, p.data.resolution, p.data.resolution],
+        "reference_split": p.evaluate.reference_split,
+        "num_real": p.evaluate.num_real or F_MNIST_TEST_IMAGES, "num_gen": p.evaluate.num_gen,
+        "feature_extractor": INCEPTION_EXTRACTOR, "weights_source": "fid-helper",
+        "samples": {"variant": variant, "generator": p.sample.generator, "batchnorm": p.sample.batchnorm,
+                    "truncation": p.sample.truncation, "checkpoint_kimg": p.train.kimg,
+                    "checkpoint_d_steps": round(p.train.kimg * 1000 / p.train.batch_size)},
+    }
+
+
+def test_the_profile_is_the_published_protocol():
+    p = profile()
+    assert set(p.variants) <= set(LUCIC_VARIANTS) and {"lucic_ns", "lucic_vae"} <= set(p.variants)
+    assert (p.data.resolution, p.train.budget, p.train.batch_size) == (28, "kimg", 64)
+    assert p.train.kimg * 1000 / p.train.batch_size == LUCIC_D_STEPS
+    assert p.train.ema_kimg == 0 and (p.sample.generator, p.sample.batchnorm) == ("raw", "running")
+    assert (p.evaluate.num_gen, p.evaluate.num_real, p.evaluate.reference_split) == (10_000, 0, "test")
+    assert "fid" in p.evaluate.metrics
+    for name in p.variants:  # the study's default settings, as registered
+        assert p.model(name) == VARIANTS.get(name).parse(None, prefix=name), name
+    # An overlay of known keys only, as params.ci.yaml.
+    overlay = flatten(read_yaml(ROOT / "params.lucic.yaml"))
+    assert set(overlay) <= set(flatten(default_params(VARIANTS)))
+    for name in p.variants:
+        differs = compare(provenance_of(p, name))
+        assert {d["field"] for d in differs["differs"]} == {"resize", "sample_dtype"}, differs
+        assert differs["comparable_with_published"] is False
+
+
+def test_comparable_only_when_nothing_differs():
+    prov = provenance_of(profile(), "lucic_ns")
+    exact = dataclasses.replace(LUCIC_2018_FASHION_MNIST, fixed_differences={})
+    assert compare(prov, exact)["comparable_with_published"] is True
+    prov["num_gen"] = 2000
+    got = compare(prov, exact)
+    assert got["comparable_with_published"] is False
+    assert got["differs"] == [{"field": "num_gen", "published": "10000", "ours": 2000}]
+
+
+def test_the_default_protocol_lists_what_differs():
+    p = parse_params(read_yaml(ROOT / "params.yaml"), VARIANTS)
+    fields = {d["field"] for d in compare(provenance_of(p, "dcgan"))["differs"]}
+    assert {"image_shape", "num_gen", "num_real", "samples.variant", "samples.generator",
+            "samples.checkpoint_kimg", "resize"} <= fields
+    assert "dataset" not in fields and "reference_split" not in fields
