@@ -27,10 +27,10 @@ COMMANDS = {
     "download": "download", "preprocess": "preprocess", "fid-weights": "fid_weights",
     "reference": "reference", "classifier": "classifier", "domain-reference": "domain_reference",
     "probe-reference": "probe_reference", "train": "train", "sample": "sample", "evaluate": "evaluate", "report": "report",
-    "generate": "generate", "check": "check", "params": "params",
+    "generate": "generate", "check": "check", "params": "params", "search": "search",
 }
 #: Commands that are sub-apps with their own subcommands.
-GROUPS = {"params"}
+GROUPS = {"params", "search"}
 
 
 def build_app(commands: list[str]) -> typer.Typer:

@@ -29,10 +29,19 @@ TINY_LUCIC = {
 }
 
 
-def test_the_lucic_profile_runs_at_28x28_and_says_what_differs(tmp_path):
+@pytest.fixture(scope="module")
+def lucic_project(tmp_path_factory):
+    """The tiny project with the profile applied, reproduced once and committed."""
     profile = yaml.safe_load((ROOT / "params.lucic.yaml").read_text())
-    repo, sh = make_project(tmp_path, merge(profile, TINY_LUCIC))
+    repo, sh = make_project(tmp_path_factory.mktemp("lucic"), merge(profile, TINY_LUCIC))
     ran, _ = sh.repro()
+    sh("git", "add", "-A")
+    sh("git", "commit", "-qm", "the lucic profile, tiny")
+    return repo, sh, ran
+
+
+def test_the_lucic_profile_runs_at_28x28_and_says_what_differs(lucic_project):
+    repo, sh, ran = lucic_project
     assert {"train@lucic_ns-0", "train@lucic_vae-0", "evaluate@lucic_vae-0", "report"} <= set(ran)
     samples = np.load(repo / "samples/lucic_ns-0.npz")
     assert samples["images"].shape == (40, 1, 28, 28)  # native 28x28, no padding
@@ -52,3 +61,31 @@ def test_the_lucic_profile_runs_at_28x28_and_says_what_differs(tmp_path):
                     "samples.batchnorm"} & set(differs), differs
         assert prov[fid]["image_shape"] == [1, 28, 28]
         assert [k for k, v in prov.items() if isinstance(v, dict) and "published" in v] == [fid]  # FID only
+
+
+def test_the_search_queues_k_experiments_per_variant_and_aggregates_them(lucic_project):
+    """`ganbench search queue` queues K DVC experiments (one setting each, evaluated against
+    the training split); DVC's own queue runs them; `ganbench search report` aggregates."""
+    repo, sh, _ = lucic_project
+    sh("ganbench", "search", "queue", "--k", "2", "--variant", "lucic_ns", "--num-real", "64")
+    plan = json.loads((repo / "search/plan.json").read_text())
+    names = [e["name"] for e in plan["experiments"]]
+    assert names == ["search-lucic-ns-000", "search-lucic-ns-001"] and plan["experiments"][0]["setting"] == {}
+    status = sh("dvc", "queue", "status").stdout
+    assert all(name in status for name in names) and status.count("Queued") == 2
+    sh("dvc", "exp", "run", "--run-all")
+    shown = sh("dvc", "exp", "show", "--json").stdout
+    assert all(name in shown for name in names)
+    sh("ganbench", "search", "report")
+    summary = json.loads((repo / "reports/search.json").read_text())
+    ns = summary["variants"]["lucic_ns"]
+    assert ns["k"] == 2 and ns["planned"] == 2 and len(ns["expected_best"]) == 2
+    assert ns["best"] == min(ns["expected_best"]) and ns["best_experiment"] in names
+    assert summary["selection"] == "FID against the training split"
+    assert "| lucic_ns | 2 / 2 |" in (repo / "reports/search.md").read_text()
+    # The experiments' FID was computed against the training split, as the plan asked.
+    sh("dvc", "exp", "apply", names[1])
+    prov = read_result(repo / "metrics/eval/lucic_ns-0.json", "evaluate")["provenance"]
+    fid = next(k for k in prov if k.startswith("fid"))
+    assert prov[fid]["reference_split"] == "train" and prov[fid]["num_real"] == 64
+    assert "reference_split" in {d["field"] for d in prov[fid]["published"]["differs"]}
