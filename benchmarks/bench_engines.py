@@ -39,7 +39,8 @@ import torch
 from ganbench.data.idx import read_idx
 from ganbench.metrics import domain, frechet, onnx_engine
 from ganbench.metrics.inception_features import extract_features, fast_inception
-from ganbench.metrics.inception_weights import WEIGHTS_FILENAME, build_weights, load_inception
+from ganbench.metrics.inception_build import build_weights
+from ganbench.metrics.inception_weights import WEIGHTS_FILENAME, load_inception
 
 DEFAULT_DATA = Path("/usr/share/datasets/fashion-mnist")
 DEFAULT_WEIGHTS = Path("models/inception") / WEIGHTS_FILENAME

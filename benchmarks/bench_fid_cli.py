@@ -80,7 +80,8 @@ def main() -> None:
     args = ap.parse_args()
     if not DATA.is_dir():
         raise SystemExit(f"{DATA} not found: apt-get install dataset-fashion-mnist")
-    from ganbench.metrics.inception_weights import WEIGHTS_FILENAME, build_weights
+    from ganbench.metrics.inception_build import build_weights
+    from ganbench.metrics.inception_weights import WEIGHTS_FILENAME
     from ganbench.metrics.reference import save_reference
     from ganbench.sampling.files import save_samples
 

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from ganbench.metrics.inception_features import extract_features, fast_inception
-from ganbench.metrics.inception_weights import WEIGHTS_FILENAME, build_weights, load_inception
+from ganbench.metrics.inception_build import build_weights
+from ganbench.metrics.inception_weights import WEIGHTS_FILENAME, load_inception
 
 DEFAULT_WEIGHTS = Path("models/inception") / WEIGHTS_FILENAME
 

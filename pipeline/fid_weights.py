@@ -23,7 +23,8 @@ def fid_weights(
 ) -> None:
     """Write OUT/pt_inception-2015-12-05-6726825d.pth (source: evaluate.weights_source)."""
     from ganbench.io import write_json
-    from ganbench.metrics.inception_weights import WEIGHTS_FILENAME, build_weights
+    from ganbench.metrics.inception_build import build_weights
+    from ganbench.metrics.inception_weights import WEIGHTS_FILENAME
 
     cfg = load(params).evaluate
     info = build_weights(out, cfg.weights_source)

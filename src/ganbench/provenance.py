@@ -41,7 +41,7 @@ _DATA = ("src/ganbench/data/__init__.py", "src/ganbench/data/dataset.py")
 _EXTRACT = ("src/ganbench/metrics/extract.py", "src/ganbench/metrics/reference.py",
             "src/ganbench/progress.py", _RUNTIME)
 _INCEPTION = ("src/ganbench/metrics/inception_weights.py", "src/ganbench/metrics/inception_features.py",
-              "src/ganbench/metrics/onnx_engine.py", "src/ganbench/provenance.py")
+              "src/ganbench/metrics/onnx_engine.py")
 _REAL_IMAGES = ("pipeline/reference.py", *_DATA, "src/ganbench/sampling/__init__.py",
                 "src/ganbench/sampling/generate.py")
 
@@ -61,7 +61,8 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
                  "src/ganbench/data/idx.py", "src/ganbench/data/sources.py"),
     "preprocess": ("pipeline/preprocess.py", *_COMMON, *_DATA, "src/ganbench/data/idx.py",
                    "src/ganbench/data/sources.py", "src/ganbench/data/preprocess.py"),
-    "fid-weights": ("pipeline/fid_weights.py", *_COMMON, "src/ganbench/metrics/inception_weights.py",
+    "fid-weights": ("pipeline/fid_weights.py", *_COMMON, "src/ganbench/metrics/inception_build.py",
+                    "src/ganbench/metrics/inception_weights.py",
                     "src/ganbench/provenance.py", _RUNTIME),
     "reference": (*_REAL_IMAGES, *_COMMON, *_EXTRACT, *_INCEPTION),
     "classifier": ("pipeline/classifier.py", *_COMMON, *_DATA, "src/ganbench/metrics/domain.py",
@@ -84,7 +85,8 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
                "src/ganbench/losses", "src/ganbench/sampling", "src/ganbench/tracking",
                "src/ganbench/progress.py", _RUNTIME),
     "evaluate": ("pipeline/evaluate.py", *_COMMON, "src/ganbench/sampling/__init__.py",
-                 "src/ganbench/sampling/files.py", *_EXTRACT, *_INCEPTION, "src/ganbench/metrics/domain.py",
+                 "src/ganbench/sampling/files.py", *_EXTRACT, *_INCEPTION, "src/ganbench/provenance.py",
+                 "src/ganbench/metrics/domain.py",
                  "src/ganbench/metrics/evaluate.py", *_METRICS, "src/ganbench/published.py",
                  "src/ganbench/protocol.py", "src/ganbench/tracking", "src/ganbench/results.py"),
     # The report reads the metrics' declared directions (a column with none recorded).

