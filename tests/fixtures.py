@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ganbench.data.idx import encode_idx, gzip_bytes
-from ganbench.data.sources import DATASETS, DatasetSpec, decompressed_name
+from ganbench.data.catalogue import DATASETS, DatasetSpec, decompressed_name
 
 FIXTURE_NAME = "tiny-fixture"
 SIZE = 28

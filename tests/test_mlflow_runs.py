@@ -291,12 +291,12 @@ def test_placeholders_only_for_names_known_from_params(tmp_path):
 
 def test_the_dataset_source_follows_the_download_order(tmp_path):
     from ganbench.config import DataConfig
-    from ganbench.data import sources
+    from ganbench.data import catalogue, sources
     from ganbench.tracking import datasets
 
     # The folders the download stage looks in, named here without importing it.
     assert datasets.ENV_VAR == sources.ENV_VAR
-    assert str(datasets.DEBIAN_DATASETS / "fashion-mnist") == sources.DATASETS.get("fashion-mnist").debian_dir
+    assert str(datasets.DEBIAN_DATASETS / "fashion-mnist") == catalogue.DATASETS.get("fashion-mnist").debian_dir
     (tmp_path / "data" / "processed").mkdir(parents=True)
     cfg = DataConfig(dataset="mnist", source_dir="idx")
     assert datasets.data_source(cfg, "data/processed", tmp_path, env={}) == str(tmp_path.resolve() / "idx")

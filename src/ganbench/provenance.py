@@ -58,9 +58,10 @@ _METRICS = ("src/ganbench/metrics/library", *(f"src/ganbench/metrics/{m}.py" for
 #: Package code each stage runs (files, or folders meaning every ``*.py`` below them).
 STAGE_CODE: dict[str, tuple[str, ...]] = {
     "download": ("pipeline/download.py", *_COMMON, "src/ganbench/data/__init__.py",
-                 "src/ganbench/data/idx.py", "src/ganbench/data/sources.py"),
+                 "src/ganbench/data/idx.py", "src/ganbench/data/catalogue.py", "src/ganbench/data/sources.py"),
     "preprocess": ("pipeline/preprocess.py", *_COMMON, *_DATA, "src/ganbench/data/idx.py",
-                   "src/ganbench/data/sources.py", "src/ganbench/data/preprocess.py"),
+                   "src/ganbench/data/catalogue.py", "src/ganbench/data/sources.py",
+                   "src/ganbench/data/preprocess.py"),
     "fid-weights": ("pipeline/fid_weights.py", *_COMMON, "src/ganbench/metrics/inception_build.py",
                     "src/ganbench/metrics/inception_weights.py",
                     "src/ganbench/provenance.py", _RUNTIME),

@@ -7,7 +7,7 @@ import pytest
 
 from tests.fixtures import FIXTURE_NAME, make_fake_dataset, register_fixture_dataset
 from ganbench.data.idx import read_idx
-from ganbench.data.sources import DATASETS, decompressed_name
+from ganbench.data.catalogue import DATASETS, decompressed_name
 from ganbench.errors import ParamsError
 
 

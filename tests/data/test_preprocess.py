@@ -158,7 +158,7 @@ def test_stale_outputs_removed(raw, tmp_path):
 def test_real_fashion_mnist_if_installed(tmp_path):
     from pathlib import Path
 
-    from ganbench.data.sources import DATASETS
+    from ganbench.data.catalogue import DATASETS
 
     spec = DATASETS.get("fashion-mnist")
     if not Path(spec.debian_dir).is_dir():

@@ -13,7 +13,8 @@ import pytest
 from ganbench.config import DataConfig
 from tests.fixtures import make_fake_dataset, register_fixture_dataset
 from ganbench.data.idx import read_idx
-from ganbench.data.sources import DATASETS, ENV_VAR, MANIFEST, decompressed_name, fetch
+from ganbench.data.catalogue import DATASETS, decompressed_name
+from ganbench.data.sources import ENV_VAR, MANIFEST, fetch
 from ganbench.errors import DataError, ParamsError
 
 

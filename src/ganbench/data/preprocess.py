@@ -23,7 +23,8 @@ import torch
 from ganbench.config import DataConfig
 from ganbench.data.idx import parse_idx, read_bytes
 from ganbench.data.dataset import META, SPLIT_FILES, VALUE_RANGE
-from ganbench.data.sources import DATASETS, read_manifest
+from ganbench.data.catalogue import DATASETS
+from ganbench.data.sources import read_manifest
 from ganbench.io import torch_save, write_json
 from ganbench.errors import DataError, ParamsError
 
