@@ -1,6 +1,6 @@
 """Inference engines and the Fréchet distance, timed in one process.
 
-(a) domain-classifier features (``ganbench.metrics.domain``): torch (channels_last,
+(a) domain-classifier features (``ganbench.classifier``): torch (channels_last,
     inference_mode) vs ONNX Runtime (CPU provider), images/s;
 (b) Inception pool3 features of the same ``--n`` images: plain pytorch-fid
     (``extract_features(fast=False)``), ganbench's fast torch path (``fast=True``) and
@@ -37,7 +37,8 @@ import numpy as np
 import torch
 
 from ganbench.data.idx import read_idx
-from ganbench.metrics import domain, frechet, onnx_engine
+from ganbench.classifier import config as cconfig, inference, io as cio, network
+from ganbench.metrics import frechet, onnx_engine
 from ganbench.metrics.inception_features import extract_features, fast_inception
 from ganbench.metrics.inception_build import build_weights
 from ganbench.metrics.inception_weights import WEIGHTS_FILENAME, load_inception
@@ -172,18 +173,18 @@ def main(argv: list[str] | None = None) -> int:
     # ---------------------------------------------------------------- (a) domain features
     dom_images, source = load_images(args.data, args.n_domain)
     if args.classifier is not None:
-        clf, _, _ = domain.load_classifier(args.classifier)
+        clf, _, _ = cio.load_classifier(args.classifier)
         clf_name = str(args.classifier)
     else:
         torch.manual_seed(0)
-        clf, clf_name = domain.build_classifier(domain.ClassifierConfig()).eval(), "default config, untrained"
+        clf, clf_name = network.build_classifier(cconfig.ClassifierConfig()).eval(), "default config, untrained"
     t = time.perf_counter()
-    ort_clf = onnx_engine.OnnxModule(domain.inference_module(clf), torch.zeros(8, 1, 32, 32))
+    ort_clf = onnx_engine.OnnxModule(network.inference_module(clf), torch.zeros(8, 1, 32, 32))
     export_s = time.perf_counter() - t
     bs = args.domain_batch_size
     fns = {
-        "torch": lambda: domain.features_and_predictions(clf, dom_images, bs),
-        "onnxruntime": lambda: domain.features_and_predictions(clf, dom_images, bs, runner=ort_clf),
+        "torch": lambda: inference.features_and_predictions(clf, dom_images, bs),
+        "onnxruntime": lambda: inference.features_and_predictions(clf, dom_images, bs, runner=ort_clf),
     }
     for fn in fns.values():  # warm-up
         fn()

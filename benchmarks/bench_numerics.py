@@ -48,7 +48,8 @@ def child(workload: str, repeats: int) -> None:
         steps = {"wgan_gp": 4, "stylegan": 10}.get(name, 20)
         run = lambda: ganbench_loop(name, images, 32, steps)  # noqa: E731
     elif kind == "classifier":
-        from ganbench.metrics.domain import ClassifierConfig, train_classifier
+        from ganbench.classifier.config import ClassifierConfig
+        from ganbench.classifier.training import train_classifier
 
         x, y = torch.rand(2048, 1, 32, 32) * 2 - 1, torch.randint(10, (2048,))
 
@@ -73,7 +74,9 @@ def child(workload: str, repeats: int) -> None:
                 generate(G, z, None, device=torch.device("cpu"))
             return 1000 / (time.perf_counter() - start)
     elif kind == "domain":
-        from ganbench.metrics.domain import ClassifierConfig, build_classifier, features_and_predictions
+        from ganbench.classifier.config import ClassifierConfig
+        from ganbench.classifier.inference import features_and_predictions
+        from ganbench.classifier.network import build_classifier
 
         model = build_classifier(ClassifierConfig()).eval()
         images = torch.randint(0, 256, (2000, 1, 32, 32), dtype=torch.uint8)

@@ -30,7 +30,9 @@ def classifier(
 
     from ganbench.config import to_dict
     from ganbench.data.dataset import load_meta, load_split
-    from ganbench.metrics.domain import ClassifierConfig, save_classifier, train_classifier
+    from ganbench.classifier.config import ClassifierConfig
+    from ganbench.classifier.io import save_classifier
+    from ganbench.classifier.training import train_classifier
     from ganbench.progress import show_progress
     from ganbench.results import write_result
 

@@ -30,7 +30,7 @@ def domain_reference(
     accuracy on them."""
     from ganbench.io import write_json
     from ganbench.metrics.coverage import save_predictions
-    from ganbench.metrics.domain import accuracy_check
+    from ganbench.classifier.config import accuracy_check
     from ganbench.metrics.extract import DOMAIN_EXTRACTOR, DOMAIN_RESIZE, domain_features
     from ganbench.metrics.reference import save_reference
 

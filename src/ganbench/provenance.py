@@ -45,6 +45,11 @@ _INCEPTION = ("src/ganbench/metrics/inception_weights.py", "src/ganbench/metrics
 _REAL_IMAGES = ("pipeline/reference.py", *_DATA, "src/ganbench/sampling/__init__.py",
                 "src/ganbench/sampling/generate.py")
 
+#: The domain classifier: what training it runs, and what running the trained network loads.
+_CLASSIFIER = tuple(f"src/ganbench/classifier/{m}.py" for m in ("__init__", "config", "network", "inputs", "io"))
+_CLASSIFIER_TRAIN = (*_CLASSIFIER, "src/ganbench/classifier/training.py")
+_CLASSIFIER_RUN = (*_CLASSIFIER, "src/ganbench/classifier/inference.py")
+
 #: The report package (browser.py and dvc_plots.py serve tests and maintenance only).
 _REPORT = tuple(f"src/ganbench/report/{m}.py" for m in (
     "__init__", "aggregate", "build", "crosscheck", "figures", "html", "inputs", "markdown", "names",
@@ -66,17 +71,17 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
                     "src/ganbench/metrics/inception_weights.py",
                     "src/ganbench/provenance.py", _RUNTIME),
     "reference": (*_REAL_IMAGES, *_COMMON, *_EXTRACT, *_INCEPTION),
-    "classifier": ("pipeline/classifier.py", *_COMMON, *_DATA, "src/ganbench/metrics/domain.py",
+    "classifier": ("pipeline/classifier.py", *_COMMON, *_DATA, *_CLASSIFIER_TRAIN,
                    "src/ganbench/progress.py", "src/ganbench/results.py"),
     "domain-reference": ("pipeline/domain_reference.py", *_REAL_IMAGES, *_COMMON, *_EXTRACT,
-                         "src/ganbench/metrics/domain.py", "src/ganbench/metrics/coverage.py"),
+                         *_CLASSIFIER_RUN, "src/ganbench/metrics/coverage.py"),
     "probe-reference": ("pipeline/probe_reference.py", *_REAL_IMAGES, *_COMMON, *_EXTRACT,
-                        "src/ganbench/metrics/domain.py"),
+                        *_CLASSIFIER_RUN),
     "train": ("pipeline/train.py", *_COMMON, *_DATA, "src/ganbench/models", "src/ganbench/nn",
               "src/ganbench/losses", "src/ganbench/training", "src/ganbench/tracking",
               "src/ganbench/sampling/__init__.py", "src/ganbench/sampling/latents.py",
               "src/ganbench/sampling/generate.py", "src/ganbench/sampling/files.py",
-              "src/ganbench/metrics/probe.py", "src/ganbench/metrics/domain.py",
+              "src/ganbench/metrics/probe.py", *_CLASSIFIER_RUN,
               "src/ganbench/metrics/frechet.py", "src/ganbench/metrics/reference.py",
               "src/ganbench/provenance.py", "src/ganbench/progress.py", "src/ganbench/results.py",
               _RUNTIME),
@@ -87,7 +92,7 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
                "src/ganbench/progress.py", _RUNTIME),
     "evaluate": ("pipeline/evaluate.py", *_COMMON, "src/ganbench/sampling/__init__.py",
                  "src/ganbench/sampling/files.py", *_EXTRACT, *_INCEPTION, "src/ganbench/provenance.py",
-                 "src/ganbench/metrics/domain.py",
+                 *_CLASSIFIER_RUN,
                  "src/ganbench/metrics/evaluate.py", *_METRICS, "src/ganbench/published.py",
                  "src/ganbench/protocol.py", "src/ganbench/tracking", "src/ganbench/results.py"),
     # The report reads the metrics' declared directions (a column with none recorded).

@@ -18,11 +18,11 @@ from tests.fixtures import make_fake_dataset
 from ganbench.data.idx import read_idx
 from ganbench.data.preprocess import to_tensor
 from ganbench.errors import CheckpointError, MetricError
-from ganbench.metrics import domain
+from ganbench.classifier import config as cconfig, inference, inputs, io as cio, training
 
 pytestmark = pytest.mark.timeout(60)
 
-SMALL = domain.ClassifierConfig(
+SMALL = cconfig.ClassifierConfig(
     width=8, feature_dim=32, epochs=6, batch_size=32, lr=1e-2, seed=5
 )
 
@@ -43,12 +43,12 @@ def fixture_data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(fixture_data):
     train_x, train_y, *_ = fixture_data
-    return domain.train_classifier(train_x, train_y, SMALL)
+    return training.train_classifier(train_x, train_y, SMALL)
 
 
 def test_training_improves_over_chance_and_reports_metrics(trained):
     model, metrics = trained
-    assert isinstance(metrics, domain.TrainMetrics)
+    assert isinstance(metrics, cconfig.TrainMetrics)
     assert metrics.train_accuracy > 0.5  # chance is 0.1
     assert metrics.num_parameters == sum(p.numel() for p in model.parameters() if p.requires_grad) > 0
     assert metrics.train_seconds > 0 and metrics.epochs == SMALL.epochs
@@ -60,7 +60,7 @@ def test_progress_callback_and_max_steps(fixture_data):
     train_x, train_y, *_ = fixture_data
     seen = []
     cfg = dataclasses.replace(SMALL, epochs=3)
-    _, metrics = domain.train_classifier(train_x, train_y, cfg, progress=seen.append, max_steps=2)
+    _, metrics = training.train_classifier(train_x, train_y, cfg, progress=seen.append, max_steps=2)
     assert len(seen) == 1 and seen[0]["epoch"] == 1 and metrics.epochs == 1
     assert set(seen[0]) == {"epoch", "epochs", "loss", "train_accuracy", "seconds"}
 
@@ -71,21 +71,21 @@ def test_same_seed_gives_identical_weights_and_leaves_global_rng_alone(fixture_d
     torch.manual_seed(123)
     expected_next = torch.rand(3)
     torch.manual_seed(123)
-    a, ma = domain.train_classifier(train_x, train_y, cfg)
+    a, ma = training.train_classifier(train_x, train_y, cfg)
     assert torch.equal(torch.rand(3), expected_next)  # caller's RNG untouched
-    b, mb = domain.train_classifier(train_x, train_y, cfg)
+    b, mb = training.train_classifier(train_x, train_y, cfg)
     sa, sb = a.state_dict(), b.state_dict()
     assert sa.keys() == sb.keys()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert ma.train_accuracy == mb.train_accuracy
-    c, _ = domain.train_classifier(train_x, train_y, dataclasses.replace(cfg, seed=6))
+    c, _ = training.train_classifier(train_x, train_y, dataclasses.replace(cfg, seed=6))
     assert not torch.equal(c.state_dict()["head.1.weight"], sa["head.1.weight"])
 
 
 def test_features_and_predictions_shapes_dtypes_and_agreement(trained, fixture_data):
     model, metrics = trained
     _, _, test_x, test_y, te_uint8 = fixture_data
-    feats, preds = domain.features_and_predictions(model, te_uint8, batch_size=50)
+    feats, preds = inference.features_and_predictions(model, te_uint8, batch_size=50)
     assert feats.dtype == np.float64 and feats.shape == (128, SMALL.feature_dim)
     assert preds.dtype == np.int64 and preds.shape == (128,)
     assert preds.min() >= 0 and preds.max() < 10
@@ -96,7 +96,7 @@ def test_features_and_predictions_shapes_dtypes_and_agreement(trained, fixture_d
     np.testing.assert_array_equal(preds, float_preds)
     assert (preds == test_y.numpy()).mean() > 0.5  # it generalises (chance is 0.1)
     # grayscale repeated to 3 channels is accepted and gives the same answer
-    feats3, preds3 = domain.features_and_predictions(
+    feats3, preds3 = inference.features_and_predictions(
         model, torch.from_numpy(np.repeat(te_uint8, 3, axis=1)), batch_size=128
     )
     np.testing.assert_array_equal(preds3, preds)
@@ -107,12 +107,12 @@ def test_uint8_conversion_is_exactly_preprocessing():
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (4, 28, 28), dtype=np.uint8)
     padded = np.pad(img, ((0, 0), (2, 2), (2, 2)))[:, None]
-    assert torch.equal(domain.uint8_to_float(torch.from_numpy(padded)), to_tensor(img, 32, 1))
+    assert torch.equal(inputs.uint8_to_float(torch.from_numpy(padded)), to_tensor(img, 32, 1))
 
 
 def test_random_translate_shifts_with_background_fill():
     x = torch.arange(16, dtype=torch.float32).view(1, 1, 4, 4).repeat(50, 1, 1, 1)
-    out = domain.random_translate(x, 1, torch.Generator().manual_seed(0))
+    out = inputs.random_translate(x, 1, torch.Generator().manual_seed(0))
     assert out.shape == x.shape
     for img in out[:, 0]:
         found = False
@@ -128,39 +128,39 @@ def test_random_translate_shifts_with_background_fill():
 def test_bad_images_raise_metric_error(trained):
     model, _ = trained
     with pytest.raises(MetricError, match="uint8"):
-        domain.features_and_predictions(model, np.zeros((2, 1, 32, 32), np.float32))
+        inference.features_and_predictions(model, np.zeros((2, 1, 32, 32), np.float32))
     with pytest.raises(MetricError, match="32x32"):
-        domain.features_and_predictions(model, np.zeros((2, 1, 28, 28), np.uint8))
+        inference.features_and_predictions(model, np.zeros((2, 1, 28, 28), np.uint8))
     rgb = np.zeros((2, 3, 32, 32), np.uint8)
     rgb[:, 1] = 7
     with pytest.raises(MetricError, match="1-channel"):
-        domain.features_and_predictions(model, rgb)
+        inference.features_and_predictions(model, rgb)
 
 
 def test_save_load_round_trip_gives_identical_outputs(trained, fixture_data, tmp_path):
     model, metrics = trained
     te_uint8 = fixture_data[4]
     path = tmp_path / "clf" / "domain.pt"
-    digest = domain.save_classifier(model, SMALL, metrics, path)
-    assert digest == domain.sha256_file(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = cio.save_classifier(model, SMALL, metrics, path)
+    assert digest == cio.sha256_file(path) == hashlib.sha256(path.read_bytes()).hexdigest()
     assert [p.name for p in path.parent.iterdir()] == ["domain.pt"]  # no temp left
-    loaded, cfg, saved_metrics = domain.load_classifier(path)
+    loaded, cfg, saved_metrics = cio.load_classifier(path)
     assert cfg == SMALL
     timing = ("train_seconds", "train_images_per_second")  # how long, not what: not in the file
     assert saved_metrics == {k: v for k, v in dataclasses.asdict(metrics).items() if k not in timing}
-    f1, p1 = domain.features_and_predictions(model, te_uint8)
-    f2, p2 = domain.features_and_predictions(loaded, te_uint8)
+    f1, p1 = inference.features_and_predictions(model, te_uint8)
+    f2, p2 = inference.features_and_predictions(loaded, te_uint8)
     np.testing.assert_array_equal(f1, f2)
     np.testing.assert_array_equal(p1, p2)
     # same content → same bytes, whatever the file name
     other = tmp_path / "other-name.pt"
-    assert domain.save_classifier(model, SMALL, metrics, other) == digest
+    assert cio.save_classifier(model, SMALL, metrics, other) == digest
 
 
 def test_unreadable_files_give_one_checkpoint_error(trained, tmp_path):
     model, metrics = trained
     good = tmp_path / "good.pt"
-    domain.save_classifier(model, SMALL, metrics, good)
+    cio.save_classifier(model, SMALL, metrics, good)
     data = good.read_bytes()
     cases = {
         "truncated.pt": data[: len(data) // 2],
@@ -177,7 +177,7 @@ def test_unreadable_files_give_one_checkpoint_error(trained, tmp_path):
     torch.save(payload, wrong_shape)
     for path in [tmp_path / n for n in cases] + [foreign, wrong_shape, tmp_path / "missing.pt"]:
         with pytest.raises(CheckpointError) as err:
-            domain.load_classifier(path)
+            cio.load_classifier(path)
         message = str(err.value)
         assert str(path) in message and "\n" not in message
         assert "dvc repro classifier" in message
@@ -188,8 +188,8 @@ def test_training_reads_no_test_split_and_the_bar_is_checked_on_the_reference():
     reference split is read (the domain-reference stage)."""
     import inspect
 
-    assert [n for n in inspect.signature(domain.train_classifier).parameters if "test" in n] == []
-    assert domain.accuracy_check("fashion-mnist", 0.9334) == {"accuracy_bar": 0.93, "meets_bar": True}
-    assert domain.accuracy_check("fashion-mnist", 0.92) == {"accuracy_bar": 0.93, "meets_bar": False}
-    assert domain.accuracy_check("mnist", 0.985) == {"accuracy_bar": 0.99, "meets_bar": False}
-    assert domain.accuracy_check("idx-folder", 0.5) == {"accuracy_bar": None, "meets_bar": None}
+    assert [n for n in inspect.signature(training.train_classifier).parameters if "test" in n] == []
+    assert cconfig.accuracy_check("fashion-mnist", 0.9334) == {"accuracy_bar": 0.93, "meets_bar": True}
+    assert cconfig.accuracy_check("fashion-mnist", 0.92) == {"accuracy_bar": 0.93, "meets_bar": False}
+    assert cconfig.accuracy_check("mnist", 0.985) == {"accuracy_bar": 0.99, "meets_bar": False}
+    assert cconfig.accuracy_check("idx-folder", 0.5) == {"accuracy_bar": None, "meets_bar": None}

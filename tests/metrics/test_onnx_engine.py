@@ -12,7 +12,8 @@ from tests.fixtures import make_fake_dataset
 from ganbench.data.idx import read_idx
 from ganbench.data.preprocess import to_tensor
 from ganbench.errors import MetricError
-from ganbench.metrics import domain, onnx_engine
+from ganbench.classifier import config as cconfig, inference, inputs, network, training
+from ganbench.metrics import onnx_engine
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -29,9 +30,9 @@ def classifier_and_images(tmp_path_factory):
     tr = read_idx(root / "train-images-idx3-ubyte.gz")
     tr_y = torch.from_numpy(read_idx(root / "train-labels-idx1-ubyte.gz").astype(np.int64))
     te = read_idx(root / "t10k-images-idx3-ubyte.gz")
-    cfg = domain.ClassifierConfig(width=8, feature_dim=48, epochs=2, batch_size=32, lr=1e-2)
+    cfg = cconfig.ClassifierConfig(width=8, feature_dim=48, epochs=2, batch_size=32, lr=1e-2)
     x = to_tensor(tr, 32, 1)
-    model, _ = domain.train_classifier(x, tr_y, cfg)
+    model, _ = training.train_classifier(x, tr_y, cfg)
     return model, np.pad(te, ((0, 0), (2, 2), (2, 2)))[:, None]
 
 
@@ -56,11 +57,11 @@ def test_available_explains_what_is_missing(monkeypatch):
 def test_domain_features_via_ort_equal_torch(classifier_and_images):
     model, images = classifier_and_images
     example = torch.zeros(4, 1, 32, 32)
-    engine = onnx_engine.OnnxModule(domain.inference_module(model), example)
+    engine = onnx_engine.OnnxModule(network.inference_module(model), example)
     assert engine.threads == torch.get_num_threads()
     assert engine.exporter == "torchscript" and len(engine.model_bytes) > 10_000
-    f_torch, p_torch = domain.features_and_predictions(model, images, batch_size=40)
-    f_ort, p_ort = domain.features_and_predictions(model, images, batch_size=40, runner=engine)
+    f_torch, p_torch = inference.features_and_predictions(model, images, batch_size=40)
+    f_ort, p_ort = inference.features_and_predictions(model, images, batch_size=40, runner=engine)
     assert f_ort.shape == f_torch.shape and f_ort.dtype == np.float64
     assert _rel(f_ort, f_torch) < 1e-5
     np.testing.assert_array_equal(p_ort, p_torch)
@@ -69,9 +70,9 @@ def test_domain_features_via_ort_equal_torch(classifier_and_images):
 @needs_ort
 def test_dynamic_batch_and_numpy_input(classifier_and_images):
     model, images = classifier_and_images
-    module = domain.inference_module(model)
+    module = network.inference_module(model)
     engine = onnx_engine.OnnxModule(module, torch.zeros(2, 1, 32, 32))
-    x = domain.uint8_to_float(torch.from_numpy(images[:7]))
+    x = inputs.uint8_to_float(torch.from_numpy(images[:7]))
     with torch.inference_mode():
         f_ref, l_ref = module(x)
     for batch in (x[:1], x, x.numpy()):
@@ -99,8 +100,8 @@ def test_single_output_module_returns_a_tensor():
 def test_dynamo_exporter_agrees(classifier_and_images):
     model, images = classifier_and_images
     cfg = onnx_engine.OnnxConfig(exporter="dynamo")
-    engine = onnx_engine.OnnxModule(domain.inference_module(model), torch.zeros(4, 1, 32, 32), cfg)
-    f_torch, _ = domain.features_and_predictions(model, images[:20])
-    f_ort, _ = domain.features_and_predictions(model, images[:20], runner=engine)
+    engine = onnx_engine.OnnxModule(network.inference_module(model), torch.zeros(4, 1, 32, 32), cfg)
+    f_torch, _ = inference.features_and_predictions(model, images[:20])
+    f_ort, _ = inference.features_and_predictions(model, images[:20], runner=engine)
     assert _rel(f_ort, f_torch) < 1e-5
     assert engine.exporter == "dynamo"

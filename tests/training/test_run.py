@@ -115,7 +115,10 @@ def probe_files(processed, tmp_path_factory):
     classifier and probe-reference stages make them."""
     from ganbench.data.dataset import load_split
     from ganbench.io import sha256_file
-    from ganbench.metrics.domain import ClassifierConfig, features_and_predictions, save_classifier, train_classifier
+    from ganbench.classifier.config import ClassifierConfig
+    from ganbench.classifier.inference import features_and_predictions
+    from ganbench.classifier.io import save_classifier
+    from ganbench.classifier.training import train_classifier
     from ganbench.metrics.reference import save_reference
     from ganbench.sampling.generate import to_uint8
     from ganbench.training.run import ProbeFiles

@@ -224,7 +224,7 @@ class EvaluateConfig:
 @dataclass(frozen=True)
 class ClassifierParams:
     """The domain classifier's recipe (``classifier`` stage); its geometry and class count
-    come from the preprocessed data. See ``ganbench.metrics.domain.ClassifierConfig``."""
+    come from the preprocessed data. See ``ganbench.classifier.config.ClassifierConfig``."""
 
     width: int = 32
     feature_dim: int = 256

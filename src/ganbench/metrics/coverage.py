@@ -1,7 +1,7 @@
 """Class coverage of generated samples, judged by a classifier's predictions.
 
 A generator that drops classes (mode collapse) can still have a decent FID on a small
-sample.  Here a domain classifier (:mod:`ganbench.metrics.domain`) labels every
+sample.  Here a domain classifier (:mod:`ganbench.classifier`) labels every
 generated image, and the predicted-class histogram is compared with the histogram of the
 *same classifier's predictions* on the reference images (not their true labels: a
 classifier that confuses shirts with T-shirts shifts both histograms alike, so the

@@ -69,7 +69,8 @@ def domain_features(images: np.ndarray, classifier: Path, rt: RuntimeConfig
     """Domain classifier features ``(N, D)`` float64, predicted classes ``(N,)`` and the
     classifier's description (sha256, feature dimension, class count, speed)."""
     from ganbench.io import sha256_file
-    from ganbench.metrics.domain import features_and_predictions, load_classifier
+    from ganbench.classifier.inference import features_and_predictions
+    from ganbench.classifier.io import load_classifier
 
     model, cfg, _ = load_classifier(classifier)
     start = time.perf_counter()

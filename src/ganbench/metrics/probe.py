@@ -17,7 +17,8 @@ from torch import nn
 
 from ganbench.errors import DataError
 from ganbench.io import sha256_file
-from ganbench.metrics.domain import features_and_predictions, load_classifier
+from ganbench.classifier.inference import features_and_predictions
+from ganbench.classifier.io import load_classifier
 from ganbench.metrics.frechet import frechet_distance
 from ganbench.metrics.reference import feature_stats, load_reference
 from ganbench.metrics.registry import with_n
