@@ -28,7 +28,8 @@ from ganbench.data.preprocess import preprocess  # noqa: E402
 from ganbench.data.sources import fetch  # noqa: E402
 from ganbench.models import VARIANTS  # noqa: E402
 from ganbench.published import LUCIC_BATCH, LUCIC_D_STEPS  # noqa: E402
-from ganbench.training.run import prepare_training, train_variant  # noqa: E402
+from ganbench.training.run import train_variant  # noqa: E402
+from ganbench.training.setup import prepare_training  # noqa: E402
 
 
 def main() -> None:

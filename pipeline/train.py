@@ -97,7 +97,8 @@ def _train(p, root: Path, key: str, variant: str, seed: int, world, processed: P
     from ganbench.tracking.mlflow_run import TRAIN_PREFIX, check_reachable, quick_failures, resolve_tracking_uri
     from ganbench.tracking.model import log_generator
     from ganbench.tracking.resilient import ResilientRun
-    from ganbench.training.run import PROGRESS_SERIES, ProbeFiles, prepare_training, train_variant
+    from ganbench.training.run import PROGRESS_SERIES, train_variant
+    from ganbench.training.setup import ProbeFiles, prepare_training
 
     uri = resolve_tracking_uri(p.mlflow, root)
     if not p.mlflow.offline and world.main:
@@ -161,7 +162,7 @@ def open_training_run(p, root: Path, setup, key: str, processed: Path):  # noqa:
     from ganbench.tracking.datasets import data_inputs
     from ganbench.tracking.mlflow_run import find_run, lead_eval_keys, start_run
     from ganbench.tracking.pipeline_run import attach_to_pipeline
-    from ganbench.training.run import mlflow_params
+    from ganbench.training.setup import mlflow_params
 
     run = None
     if setup.previous_run:

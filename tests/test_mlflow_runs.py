@@ -228,7 +228,8 @@ def test_noise_driven_and_conditional_generators_draw_what_ganbench_generate_dra
     from ganbench.sampling.api import generate_from_checkpoint
     from ganbench.sampling.latents import latents
     from ganbench.tracking.model import generator_model
-    from ganbench.training.run import prepare_training, train_variant
+    from ganbench.training.run import train_variant
+    from ganbench.training.setup import prepare_training
 
     make_fake_dataset(tmp_path / "idx", n_train=32, n_test=16)
     data = {"dataset": "idx-folder", "source_dir": str(tmp_path / "idx"), "allow_download": False}

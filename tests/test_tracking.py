@@ -1,10 +1,11 @@
 """MLflow URI resolution (absolute, survives `dvc exp run --temp`), the persisted history
-and its replay into a run."""
+and its replay into a run, and the one tracker interface every record keeper implements."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ganbench.config import MlflowConfig
@@ -114,3 +115,67 @@ def test_run_file_has_no_machine_paths_and_stage_runs_degrade_to_a_warning(tmp_p
         tracker = open_stage_run(cfg, tmp_path, tmp_path / "missing.json", "dcgan", "sample")
     assert isinstance(tracker, NullTracker) and "missing" in caplog.text
     assert Path(tmp_path / "run.json").is_file()
+
+
+# One interface for every record keeper ----------------------------------------------------
+
+
+def _sqlite_run(tmp_path: Path, store: Path | None = None) -> MlflowTracker:
+    db = store if store is not None else tmp_path / "m.db"
+    return start_run(MlflowConfig(tracking_uri=f"sqlite:///{db}", experiment="t"), tmp_path, "x-0", {},
+                     command="ganbench train x --seed 0")
+
+
+def test_every_record_keeper_is_one_tracker(tmp_path):
+    """The loop, the train stage and the later stages see one interface, whatever keeps
+    the records: nothing, the history on disk, an MLflow run, a run that survives an
+    outage, or the loop's routing of scalars and grids."""
+    from ganbench.tracking.base import Routed, Tracker
+    from ganbench.tracking.resilient import ResilientRun
+
+    run = _sqlite_run(tmp_path)
+    history = History(tmp_path / "h.csv")
+    for keeper in (NullTracker(), history, run, ResilientRun(run, tmp_path / "u"), Routed(history, run)):
+        assert isinstance(keeper, Tracker), type(keeper).__name__
+    assert NullTracker().run_id is None and history.run_id is None
+    assert Routed(history, run).run_id == run.run_id
+
+
+def test_the_loops_tracker_keeps_scalars_in_the_history_and_sends_grids_to_the_run(tmp_path):
+    """Scalars reach the MLflow run only through sync (from the history on disk, so a
+    crash never leaves the run ahead of the checkpoint); grids go at once."""
+    from ganbench.tracking.base import Routed
+
+    run = _sqlite_run(tmp_path)
+    history = History(tmp_path / "h.csv")
+    routed = Routed(history, run)
+    routed.log_metrics({"loss_G": 1.5, "kimg": 0.25}, step=3)
+    routed.log_image(np.zeros((8, 8, 3), np.uint8), "samples", 3)
+    assert history.rows == [(3, "loss_G", 1.5), (3, "kimg", 0.25)]
+    assert run.client.get_run(run.run_id).data.metrics == {}
+    assert [a.path for a in run.client.list_artifacts(run.run_id, "images")], "the grid was not sent"
+    assert routed.sync(history.rows) == 2
+    assert [(m.step, m.value) for m in run.client.get_metric_history(run.run_id, "loss_G")] == [(3, 1.5)]
+
+
+def test_a_record_made_while_the_server_is_down_is_sent_when_it_answers(tmp_path, monkeypatch):
+    """A real `mlflow server` on a port where nothing listens yet: a tag set then waits;
+    once the server (over the same store) answers, the next sync sends it."""
+    from ganbench.tracking.resilient import ResilientRun
+    from tests.pipeline.project import free_port, mlflow_server
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    store = tmp_path / "server"
+    store.mkdir()
+    created = _sqlite_run(tmp_path, store / "mlflow.db")
+    port = free_port()
+    sink = ResilientRun(MlflowTracker(f"http://127.0.0.1:{port}", created.run_id), tmp_path / "unsynced")
+    sink.set_tags({"note": "set while the server was down"})
+    assert sink.down and len(sink.pending_calls) == 1
+    with mlflow_server(store, port) as server:
+        assert sink.sync([]) == 0 and not sink.down and not sink.pending_calls
+        tags = {t["key"]: t["value"] for t in
+                server.get("/api/2.0/mlflow/runs/get", run_id=created.run_id)["run"]["data"]["tags"]}
+        assert tags["note"] == "set while the server was down"
+        assert sink.close([]) is True

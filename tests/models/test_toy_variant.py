@@ -62,7 +62,7 @@ from ganbench.models.checkpoint import FORMAT, load_checkpoint, sampling_generat
 from ganbench.runtime import seed_everything
 from ganbench.sampling.files import load_samples
 from ganbench.sampling.latents import latents
-from ganbench.training.run import BEST, CHECKPOINT, HISTORY
+from ganbench.training.setup import BEST, CHECKPOINT, HISTORY
 from tests.fixtures import make_processed_dataset
 
 ROOT = Path(__file__).resolve().parents[2]

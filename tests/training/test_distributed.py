@@ -228,7 +228,7 @@ def test_cpu_training_runs_without_any_of_the_fast_path(tmp_path):
     from ganbench.config.schema import DataConfig
     from ganbench.data.preprocess import preprocess
     from ganbench.data.sources import fetch
-    from ganbench.training.run import prepare_training
+    from ganbench.training.setup import prepare_training
     from tests.fixtures import make_fake_dataset
 
     make_fake_dataset(tmp_path / "idx", n_train=32, n_test=8)
@@ -285,7 +285,8 @@ def tiny_params(variant: str, nproc: int, train: dict | None = None, runtime: di
 
 
 def _train_every_variant(rank: int, size: int, store: str, processed: str, out: str) -> None:
-    from ganbench.training.run import prepare_training, train_variant
+    from ganbench.training.run import train_variant
+    from ganbench.training.setup import prepare_training
 
     init_gloo(rank, size, store)
     Path(out).mkdir(parents=True, exist_ok=True)
@@ -428,7 +429,7 @@ def test_every_phase_of_every_variant_computes_one_processs_gradient_in_two_proc
     the step: a rank's draws are its own, and after STEPS steps the weight change differs
     from one process's by 32-46%, as much as between two one-process runs that differ
     only in those draws (27-46%) or only in their latents (29-51%)."""
-    from ganbench.training.run import prepare_training
+    from ganbench.training.setup import prepare_training
 
     setup = prepare_training(tiny_params(variant, 1), variant, 0, processed, tmp_path)
     want = phase_gradients(setup.trainee, World(), variant)
@@ -450,7 +451,7 @@ SECONDS_PER_TICK = (1.0, 3.0)
 def _seconds_budget_worker(rank: int, size: int, store: str, processed: str, out: str) -> None:
     from ganbench.tracking import NullTracker
     from ganbench.training.loop import train_loop
-    from ganbench.training.run import prepare_training
+    from ganbench.training.setup import prepare_training
 
     init_gloo(rank, size, store)
     try:

@@ -10,7 +10,8 @@ from ganbench.config import parse_params
 from ganbench.models import VARIANTS
 from ganbench.published import LUCIC_BATCH, LUCIC_D_STEPS, LUCIC_KIMG
 from ganbench.training.budget import Budget
-from ganbench.training.run import prepare_training, train_variant
+from ganbench.training.run import train_variant
+from ganbench.training.setup import prepare_training
 from ganbench.training.state import Progress
 from tests.fixtures import TINY_INFOGAN
 from tests.training.test_run import processed  # noqa: F401 - fixture

@@ -13,7 +13,8 @@ from ganbench.config import parse_params
 from ganbench.errors import ParamsError
 from ganbench.models import VARIANTS
 from ganbench.training import accel
-from ganbench.training.run import prepare_training, train_variant
+from ganbench.training.run import train_variant
+from ganbench.training.setup import prepare_training
 from tests.training.test_run import TINY, processed  # noqa: F401 - fixture
 from tests.fixtures import one_variant_per_network
 

@@ -13,7 +13,8 @@ from ganbench.models import LUCIC_VARIANTS, VARIANTS
 from ganbench.sampling.api import generate_from_checkpoint, sample_checkpoint
 from ganbench.tracking.history import read_rows
 from ganbench.models.checkpoint import load_checkpoint
-from ganbench.training.run import HISTORY, prepare_training, train_variant
+from ganbench.training.run import train_variant
+from ganbench.training.setup import HISTORY, prepare_training
 from tests.fixtures import TINY_INFOGAN, make_processed_dataset, one_variant_per_network
 
 TINY = {
@@ -121,7 +122,7 @@ def probe_files(processed, tmp_path_factory):
     from ganbench.classifier.training import train_classifier
     from ganbench.metrics.reference import save_reference
     from ganbench.sampling.generate import to_uint8
-    from ganbench.training.run import ProbeFiles
+    from ganbench.training.setup import ProbeFiles
 
     tmp = tmp_path_factory.mktemp("probe")
     x, y = load_split(processed, "train")
@@ -268,7 +269,7 @@ def test_the_training_time_evaluation_draws_as_the_sample_stage_does(processed, 
 def test_the_training_time_evaluation_refuses_test_images(processed, probe_files, tmp_path):
     from ganbench.errors import DataError
     from ganbench.metrics.reference import load_reference, save_reference
-    from ganbench.training.run import ProbeFiles
+    from ganbench.training.setup import ProbeFiles
 
     ref = load_reference(probe_files.reference, "")
     save_reference(tmp_path / "test.npz", ref.features, {**ref.meta, "reference_split": "test"})

@@ -1,8 +1,8 @@
-"""Experiment tracking: the :class:`~.base.Tracker` interface the loop sees, the run's
-persisted scalar :mod:`.history` (and its ``dvc plots`` copy), and the MLflow run
-(:mod:`.mlflow_run`)."""
+"""Experiment tracking: the one :class:`~.base.Tracker` interface (the loop and the stages
+log through it), the run's persisted scalar :mod:`.history` (and its ``dvc plots`` copy),
+and the MLflow run (:mod:`.mlflow_run`, :mod:`.resilient`)."""
 
-from ganbench.tracking.base import MultiTracker, NullTracker, Tracker
+from ganbench.tracking.base import NullTracker, Routed, Row, Tracker
 from ganbench.tracking.history import History
 
-__all__ = ["History", "MultiTracker", "NullTracker", "Tracker"]
+__all__ = ["History", "NullTracker", "Routed", "Row", "Tracker"]

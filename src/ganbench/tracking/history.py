@@ -17,16 +17,16 @@ import io
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import numpy as np
 
 from ganbench.io import SERIES_COLUMNS, read_series_csv, series_errors, write_text
+from ganbench.tracking.base import NullTracker, Row
 
 FIELDS = SERIES_COLUMNS
-Row = tuple[int, str, float]
 
 
-class History:
-    """Buffered, append-only scalar history (a :class:`~ganbench.tracking.base.Tracker`)."""
+class History(NullTracker):
+    """Buffered, append-only scalar history: a :class:`~ganbench.tracking.base.Tracker`
+    that keeps the scalars and nothing else."""
 
     def __init__(self, path: Path, rows: Iterable[Row] = ()) -> None:
         self.path = Path(path)
@@ -43,12 +43,6 @@ class History:
         if step is None:
             raise ValueError("history rows need a step")
         self.rows.extend((int(step), str(k), float(v)) for k, v in metrics.items())
-
-    def log_image(self, image: np.ndarray, key: str, step: int) -> None:
-        pass
-
-    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
-        pass
 
     def commit(self) -> None:
         """Write every row to :attr:`path` (atomically)."""

@@ -23,7 +23,7 @@ import numpy as np
 from ganbench.config.schema import MlflowConfig
 from ganbench.io import write_json
 from ganbench.tracking.base import NullTracker, Tracker
-from ganbench.tracking.history import Row
+from ganbench.tracking.base import Row
 
 log = logging.getLogger("ganbench")
 

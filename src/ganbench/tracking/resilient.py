@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ganbench.tracking.history import Row
+from ganbench.tracking.base import Row
 from ganbench.tracking.mlflow_run import MlflowTracker
 
 log = logging.getLogger("ganbench")
@@ -26,8 +26,12 @@ _PNG = re.compile(r"^(?P<key>[A-Za-z0-9_.-]+)@(?P<step>\d+)\.png$")
 
 
 class ResilientRun:
-    """A :class:`~ganbench.training.run.RunSink` over an MLflow run that keeps training
-    going when the server is unreachable and sends what it missed once it is back."""
+    """A :class:`~ganbench.tracking.base.Tracker` over an MLflow run that keeps training
+    going when the server is unreachable and sends what it missed once it is back.
+
+    Grids and the generator model outlive the session (see :meth:`close`); any other
+    record (scalars, files, dicts, tags) is sent at once or, while the server is down,
+    at the next sync that gets through."""
 
     def __init__(self, tracker: MlflowTracker, unsynced_dir: Path) -> None:
         self.tracker = tracker
@@ -36,6 +40,8 @@ class ResilientRun:
         self.pending: list[tuple[np.ndarray, str, int]] = []
         #: The model logging not done yet (see :meth:`log_model`).
         self.pending_model: Callable[[], object] | None = None
+        #: Other records not sent yet, in the order they were made.
+        self.pending_calls: list[Callable[[], object]] = []
         self.down = False
         self._load_unsynced()
 
@@ -71,6 +77,34 @@ class ResilientRun:
                 path.unlink()
             self.unsynced_dir.rmdir()
 
+    def _send_calls(self) -> None:
+        while self.pending_calls:
+            self.pending_calls[0]()
+            self.pending_calls.pop(0)
+
+    def _call(self, what: str, send: Callable[[], object]) -> None:
+        self.pending_calls.append(send)
+        if not self.down:
+            try:
+                self._send_calls()
+            except Exception as exc:  # any client/connection failure: keep going
+                self._failed(what, exc)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        metrics = dict(metrics)
+        self._call("logging metrics", lambda: self.tracker.log_metrics(metrics, step))
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        self._call("logging a file", lambda: self.tracker.log_artifact(path, artifact_path))
+
+    def log_dict(self, data: Mapping[str, object], artifact_file: str) -> None:
+        data = dict(data)
+        self._call("logging a dict", lambda: self.tracker.log_dict(data, artifact_file))
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        tags = dict(tags)
+        self._call("setting tags", lambda: self.tracker.set_tags(tags))
+
     def _send_model(self) -> None:
         if self.pending_model is not None:
             self.pending_model()
@@ -97,6 +131,7 @@ class ResilientRun:
     def sync(self, rows: Sequence[Row]) -> int:
         try:
             sent = self.tracker.sync(rows)
+            self._send_calls()
             self._send_images()
             self._send_model()
         except Exception as exc:  # any client/connection failure: retried at the next checkpoint
@@ -109,7 +144,7 @@ class ResilientRun:
         """A last sync; grids still unsent go to ``unsynced/`` as PNG files. Returns
         whether the run holds everything."""
         self.sync(rows)
-        if not self.down and not self.pending and self.pending_model is None:
+        if not self.down and not self.pending and self.pending_model is None and not self.pending_calls:
             return True
         from PIL import Image
 
@@ -121,4 +156,7 @@ class ResilientRun:
         log.warning("MLflow run %s lacks the metrics after its last sync, %d grids%s; they are kept in "
                     "%s and sent by the next `ganbench train` of this run (e.g. `dvc repro -f -s "
                     "train@<variant>-<seed>`)", self.run_id, len(self.pending), model, self.unsynced_dir.parent)
+        if self.pending_calls:
+            log.warning("MLflow run %s also lacks %d other records (tags, files) made while the server was "
+                        "down; they are not kept", self.run_id, len(self.pending_calls))
         return False
