@@ -40,3 +40,14 @@ def test_the_first_differing_field_in_order_and_unknown_provenance():
     assert PROTOCOL_FIELDS[0] == "dataset"
     assert protocol_difference({}, {}) is None
     assert protocol_difference(a, {}) == "dataset fashion-mnist vs not recorded"
+
+
+def test_lookup_reads_nested_keys_flat_keys_and_list_indices():
+    from ganbench.protocol import lookup
+
+    tree = {"samples": {"generator": "ema"}, "d_optim": {"betas": [0.5, 0.999]}, "samples.n": 3}
+    assert lookup(tree, "samples.generator") == "ema"
+    assert lookup(tree, "samples.n") == 3
+    assert lookup(tree, "d_optim.betas.1") == 0.999
+    for absent in ("d_optim.betas.2", "d_optim.betas.x", "samples.generator.x", "nothing"):
+        assert lookup(tree, absent) is None

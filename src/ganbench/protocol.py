@@ -29,14 +29,20 @@ PROTOCOL_FIELDS = ("dataset", "reference_split", "num_real", "num_gen", "image_s
 NOT_APPLICABLE_FIELDS = ("samples.batchnorm",)
 
 
-def lookup(prov: Mapping[str, Any], dotted: str) -> Any:
+def lookup(tree: Mapping[str, Any], dotted: str) -> Any:
     """``lookup(p, "samples.generator")`` → ``p["samples"]["generator"]`` (or
-    ``p["samples.generator"]`` in a flat :func:`protocol` dict), None when absent."""
-    if dotted in prov:
-        return prov[dotted]
-    value: Any = prov
+    ``p["samples.generator"]`` in a flat :func:`protocol` dict); a digit indexes a list
+    (``"d_optim.betas.1"``); None when absent."""
+    if dotted in tree:
+        return tree[dotted]
+    value: Any = tree
     for part in dotted.split("."):
-        value = value.get(part) if isinstance(value, Mapping) else None
+        if isinstance(value, Mapping):
+            value = value.get(part)
+        elif isinstance(value, (list, tuple)) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
     return value
 
 

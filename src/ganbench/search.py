@@ -24,18 +24,28 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ganbench.protocol import lookup
+
 Range = Literal["wide", "narrow"]
 
 
 @dataclass(frozen=True)
 class Knob:
     """One searched hyper-parameter: its name in compare_gan, the variant-section fields it
-    sets (all to the same value), the field whose presence makes it apply, and its draw."""
+    sets (all to the same value), the field whose presence makes it apply, and its draw;
+    ``unless``: (a field, another draw) for the sections that have that field."""
 
     name: str
     fields: tuple[str, ...]
     applies_if: str
     draw: Callable[[random.Random], Any]
+    unless: tuple[str, Callable[[random.Random], Any]] | None = None
+
+    def draw_for(self, section: Mapping[str, Any]) -> Callable[[random.Random], Any]:
+        """The draw for a variant whose params section is ``section``."""
+        if self.unless is not None and lookup(section, self.unless[0]) is not None:
+            return self.unless[1]
+        return self.draw
 
 
 def _log_uniform(lo: float, hi: float) -> Callable[[random.Random], float]:
@@ -69,8 +79,9 @@ RANGES: dict[str, tuple[Knob, ...]] = {
         Knob("learning_rate", ("g_optim.lr", "d_optim.lr"), "g_optim", _log_uniform(-4, -3)),
         Knob("beta1", ("g_optim.betas.0", "d_optim.betas.0"), "g_optim", _const(0.5)),
         Knob("disc_iters", ("loss.n_critic",), "loss.n_critic", _const(1)),
-        # BN off only for WGAN-GP and DRAGAN (the objectives with a gradient penalty).
-        Knob("discriminator_batchnorm", ("model.d_batchnorm",), "model.d_batchnorm", _choice(True, False)),
+        # BN off for WGAN-GP and DRAGAN (the objectives with a gradient penalty), searched otherwise.
+        Knob("discriminator_batchnorm", ("model.d_batchnorm",), "model.d_batchnorm", _choice(True, False),
+             unless=("loss.gp_weight", _const(False))),
         Knob("weight_clipping", ("loss.clip",), "loss.clip", _log_uniform(-2, 0)),
         Knob("lambda", ("loss.gp_weight",), "loss.gp_weight", _log_uniform(-1, 1)),
     ),
@@ -83,20 +94,8 @@ def selection(num_real: int = 10_000) -> dict[str, str]:
     return {"seeds": "[0]", "evaluate.reference_split": "train", "evaluate.num_real": str(num_real)}
 
 
-def _get(section: Mapping[str, Any], dotted: str) -> Any:
-    value: Any = section
-    for part in dotted.split("."):
-        if isinstance(value, Mapping):
-            value = value.get(part)
-        elif isinstance(value, (list, tuple)) and part.isdigit():
-            value = value[int(part)]
-        else:
-            return None
-    return value
-
-
 def _has(section: Mapping[str, Any], dotted: str) -> bool:
-    return _get(section, dotted) is not None
+    return lookup(section, dotted) is not None
 
 
 def sample_settings(section: Mapping[str, Any], k: int, seed: int | str, search_range: Range = "wide",
@@ -106,14 +105,12 @@ def sample_settings(section: Mapping[str, Any], k: int, seed: int | str, search_
     knobs, k, seed, range) give the same list."""
     if k < 1:
         raise ValueError(f"a search needs K ≥ 1 settings, got {k}")
-    knobs = [knob for knob in RANGES[search_range] if _has(section, knob.applies_if)]
-    if search_range == "narrow" and _has(section, "loss.gp_weight"):  # compare_gan: BN off with a penalty
-        knobs = [Knob(kn.name, kn.fields, kn.applies_if, _const(False)) if kn.name == "discriminator_batchnorm"
-                 else kn for kn in knobs]
+    draws = {knob.name: knob.draw_for(section) for knob in RANGES[search_range]
+             if _has(section, knob.applies_if)}
     rng = random.Random(seed)
     settings: list[dict[str, Any]] = [{}]
     for _ in range(k - 1):
-        settings.append({knob.name: knob.draw(rng) for knob in knobs})
+        settings.append({name: draw(rng) for name, draw in draws.items()})
     return settings
 
 
@@ -130,7 +127,7 @@ def overrides(variant: str, section: Mapping[str, Any], setting: Mapping[str, An
                 continue
             if dotted.endswith(".betas.0"):
                 prefix = dotted.removesuffix(".0")
-                beta2 = _get(section, f"{prefix}.1")
+                beta2 = lookup(section, f"{prefix}.1")
                 out.append(f"{variant}.{prefix}=[{_number(value)},{_number(beta2)}]")
             else:
                 out.append(f"{variant}.{dotted}={_number(value) if not isinstance(value, bool) else str(value).lower()}")

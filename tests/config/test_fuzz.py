@@ -62,10 +62,17 @@ def one_line_error(text: str) -> bool:
     return len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in text
 
 
+@pytest.fixture(scope="module")
+def params_dir(tmp_path_factory) -> Path:
+    """One folder for every example (module-scoped: hypothesis reruns the test body, not
+    the fixture), removed with pytest's other temporary folders."""
+    return tmp_path_factory.mktemp("fuzz")
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated())
-def test_loading_either_validates_or_names_the_problem(params):
-    path = Path(_tmp()) / "params.yaml"
+@given(params=mutated())
+def test_loading_either_validates_or_names_the_problem(params_dir, params):
+    path = params_dir / "params.yaml"
     path.write_text(yaml.safe_dump(params))
     try:
         load_params(path, VARIANTS, metrics=METRICS)
@@ -90,13 +97,3 @@ def test_every_stage_runs_or_exits_1_with_one_clear_line(tmp_path, monkeypatch, 
     if result.exit_code == 1:
         assert one_line_error(result.output), (stage, result.output)
 
-
-_TMP: list[str] = []
-
-
-def _tmp() -> str:
-    import tempfile
-
-    if not _TMP:
-        _TMP.append(tempfile.mkdtemp(prefix="ganbench-fuzz-"))
-    return _TMP[0]

@@ -13,13 +13,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor, nn
 
 from ganbench.errors import ParamsError
 from ganbench.models import register_variant
 from ganbench.losses.nonsaturating import NonSaturatingConfig
 from ganbench.models.base import Geometry, OptimizerConfig, VariantConfig, VariantSpec
+from ganbench.nn.labels import embed_labels, label_embedding, with_labels
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class DCGANGenerator(nn.Module):
         self.z_dim = cfg.z_dim
         self.num_classes = geometry.num_classes
         n = _num_upsamplings(geometry.resolution)
-        self.embed = nn.Embedding(geometry.num_classes, cfg.embed_dim) if geometry.num_classes else None
+        self.embed = label_embedding(geometry.num_classes, cfg.embed_dim)
         in_dim = cfg.z_dim + (cfg.embed_dim if self.embed is not None else 0)
         ch = cfg.g_channels * 2 ** (n - 1)
         layers: list[nn.Module] = [
@@ -82,10 +82,7 @@ class DCGANGenerator(nn.Module):
     def forward(self, z: Tensor, c: Tensor | None = None, truncation_psi: float = 1.0) -> Tensor:
         if truncation_psi != 1.0:
             raise ValueError("DCGAN has no mapping network: truncation must be 1.0")
-        if self.embed is not None:
-            if c is None:
-                raise ValueError("conditional generator needs class labels c")
-            z = torch.cat([z, self.embed(c)], dim=1)
+        z = with_labels(z, self.embed, c, "generator")
         return self.net(z[:, :, None, None])
 
 
@@ -112,16 +109,15 @@ class DCGANDiscriminator(nn.Module):
         #: Each score depends on its own sample alone (no BatchNorm): see models.base.
         self.batch_independent = not cfg.d_batchnorm
         self.head = nn.Conv2d(ch, 1, 4, 1, 0)  # 4×4 → 1×1
-        self.embed = nn.Embedding(geometry.num_classes, ch) if geometry.num_classes else None
+        self.embed = label_embedding(geometry.num_classes, ch)
         self.apply(_dcgan_init)
 
     def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:
         h = self.features(x)
         out = self.head(h).flatten()
-        if self.embed is not None:
-            if c is None:
-                raise ValueError("conditional discriminator needs class labels c")
-            out = out + (self.embed(c) * h.sum(dim=(2, 3))).sum(dim=1)
+        e = embed_labels(self.embed, c, "discriminator")
+        if e is not None:  # projection (Miyato & Koyama 2018)
+            out = out + (e * h.sum(dim=(2, 3))).sum(dim=1)
         return out
 
 

@@ -53,6 +53,7 @@ from ganbench.losses.wasserstein_gp import WassersteinGPConfig
 from ganbench.losses.wgan_clip import WGANClipConfig
 from ganbench.models import register_variant
 from ganbench.models.base import Geometry, OptimizerConfig, VariantConfig, VariantSpec
+from ganbench.nn.labels import embed_labels, label_embedding, with_labels
 
 #: TF ``batch_norm(decay=0.999, epsilon=0.001)`` in PyTorch's terms (compare_gan ops.py).
 BN_MOMENTUM = 0.001
@@ -105,18 +106,6 @@ def _init(m: nn.Module) -> None:
         return
     if m.bias is not None:
         nn.init.zeros_(m.bias)
-
-
-def _label_embedding(geometry: Geometry, dim: int) -> nn.Embedding | None:
-    return nn.Embedding(geometry.num_classes, dim) if geometry.num_classes else None
-
-
-def _with_label(z: Tensor, embed: nn.Embedding | None, c: Tensor | None, who: str) -> Tensor:
-    if embed is None:
-        return z
-    if c is None:
-        raise ValueError(f"conditional {who} needs class labels c")
-    return torch.cat([z, embed(c)], dim=1)
 
 
 class InfoGANTrunk(nn.Module):
@@ -181,7 +170,7 @@ class InfoGANGenerator(nn.Module):
         self.z_dim = cfg.z_dim
         self.num_classes = geometry.num_classes
         self.uniform = cfg.latent == "uniform"
-        self.embed = _label_embedding(geometry, cfg.embed_dim)
+        self.embed = label_embedding(geometry.num_classes, cfg.embed_dim)
         in_dim = cfg.z_dim + (cfg.embed_dim if self.embed is not None else 0)
         self.body = InfoGANUpsampler(cfg, geometry, in_dim, nn.LeakyReLU)
         self.apply(_init)
@@ -190,7 +179,7 @@ class InfoGANGenerator(nn.Module):
         if truncation_psi != 1.0:
             raise ValueError("the InfoGAN generator has no mapping network: truncation must be 1.0")
         u = torch.erf(z * (1 / math.sqrt(2))) if self.uniform else z  # N(0, 1) → U[-1, 1]
-        return from_logits(self.body(_with_label(u, self.embed, c, "generator")))
+        return from_logits(self.body(with_labels(u, self.embed, c, "generator")))
 
 
 class InfoGANDiscriminator(nn.Module):
@@ -203,7 +192,7 @@ class InfoGANDiscriminator(nn.Module):
         super().__init__()
         self.trunk = InfoGANTrunk(cfg, geometry)
         self.head = nn.Linear(cfg.hidden, 1)
-        self.embed = _label_embedding(geometry, cfg.hidden)
+        self.embed = label_embedding(geometry.num_classes, cfg.hidden)
         #: Each score depends on its own sample alone (no BatchNorm): see models.base.
         self.batch_independent = not cfg.d_batchnorm
         self.apply(_init)
@@ -211,10 +200,9 @@ class InfoGANDiscriminator(nn.Module):
     def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:
         h = self.trunk(to_unit_range(x))
         out = self.head(h).flatten()
-        if self.embed is not None:
-            if c is None:
-                raise ValueError("conditional discriminator needs class labels c")
-            out = out + (self.embed(c) * h).sum(dim=1)
+        e = embed_labels(self.embed, c, "discriminator")
+        if e is not None:  # projection (Miyato & Koyama 2018)
+            out = out + (e * h).sum(dim=1)
         return out
 
 
@@ -231,9 +219,9 @@ class InfoGANVAE(nn.Module):
         self.z_dim = cfg.z_dim
         self.num_classes = geometry.num_classes
         self.encoder = InfoGANTrunk(cfg, geometry)
-        self.enc_embed = _label_embedding(geometry, cfg.embed_dim)
+        self.enc_embed = label_embedding(geometry.num_classes, cfg.embed_dim)
         self.enc_head = nn.Linear(cfg.hidden + (cfg.embed_dim if self.enc_embed is not None else 0), 2 * cfg.z_dim)
-        self.dec_embed = _label_embedding(geometry, cfg.embed_dim)
+        self.dec_embed = label_embedding(geometry.num_classes, cfg.embed_dim)
         self.decoder = InfoGANUpsampler(cfg, geometry, cfg.z_dim + (cfg.embed_dim if self.dec_embed is not None else 0),
                                         nn.ReLU)
         self.apply(_init)
@@ -241,10 +229,10 @@ class InfoGANVAE(nn.Module):
     def forward(self, z: Tensor, c: Tensor | None = None, truncation_psi: float = 1.0) -> Tensor:
         if truncation_psi != 1.0:
             raise ValueError("the VAE has no mapping network: truncation must be 1.0")
-        return from_logits(self.decoder(_with_label(z, self.dec_embed, c, "decoder")))
+        return from_logits(self.decoder(with_labels(z, self.dec_embed, c, "decoder")))
 
     def encode(self, x: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        h = _with_label(self.encoder(to_unit_range(x)), self.enc_embed, c, "encoder")
+        h = with_labels(self.encoder(to_unit_range(x)), self.enc_embed, c, "encoder")
         mu, raw = self.enc_head(h).chunk(2, dim=1)
         return mu, 2 * torch.log(1e-6 + F.softplus(raw))
 

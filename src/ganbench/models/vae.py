@@ -28,13 +28,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor, nn
 
 from ganbench.errors import ParamsError
 from ganbench.losses.vae import ELBOConfig
 from ganbench.models import register_variant
 from ganbench.models.base import Geometry, OptimizerConfig, VariantConfig, VariantSpec
+from ganbench.nn.labels import label_embedding, with_labels
 
 
 @dataclass(frozen=True)
@@ -62,19 +62,6 @@ def _num_halvings(resolution: int) -> int:
     return n
 
 
-def _label_embedding(geometry: Geometry, embed_dim: int) -> nn.Embedding | None:
-    return nn.Embedding(geometry.num_classes, embed_dim) if geometry.num_classes else None
-
-
-def _embed(embed: nn.Embedding | None, c: Tensor | None, who: str) -> Tensor | None:
-    """Label embeddings ``(N, embed_dim)`` for labels ``c (N,)``, or None when unconditional."""
-    if embed is None:
-        return None
-    if c is None:
-        raise ValueError(f"conditional VAE {who} needs class labels c")
-    return embed(c)
-
-
 class VAEEncoder(nn.Module):
     """``forward(x (N, C, R, R) in [-1, 1], c (N,) | None) -> (mu, logvar)``, each
     ``(N, z_dim)``: the mean and log-variance of the diagonal Gaussian q(z | x, c)."""
@@ -89,16 +76,14 @@ class VAEEncoder(nn.Module):
             layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1), nn.LeakyReLU(0.2)]
             ch *= 2
         self.features = nn.Sequential(*layers)
-        self.embed = _label_embedding(geometry, cfg.embed_dim)
+        self.embed = label_embedding(geometry.num_classes, cfg.embed_dim)
         in_dim = ch * 4 * 4 + (cfg.embed_dim if self.embed is not None else 0)
         #: One linear head; its output splits into (mu, logvar).
         self.head = nn.Linear(in_dim, 2 * cfg.z_dim)
 
     def forward(self, x: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
         h = self.features(x).flatten(1)  # (N, ch·16)
-        e = _embed(self.embed, c, "encoder")
-        if e is not None:
-            h = torch.cat([h, e], dim=1)
+        h = with_labels(h, self.embed, c, "VAE encoder")
         mu, logvar = self.head(h).chunk(2, dim=1)
         return mu, logvar
 
@@ -112,7 +97,7 @@ class VAEDecoder(nn.Module):
         n = _num_halvings(geometry.resolution)
         ch = cfg.dec_channels * 2 ** (n - 1)
         self.base_channels = ch
-        self.embed = _label_embedding(geometry, cfg.embed_dim)
+        self.embed = label_embedding(geometry.num_classes, cfg.embed_dim)
         in_dim = cfg.z_dim + (cfg.embed_dim if self.embed is not None else 0)
         self.fc = nn.Sequential(nn.Linear(in_dim, ch * 4 * 4), nn.ReLU())  # → (ch, 4, 4)
         layers: list[nn.Module] = []
@@ -123,9 +108,7 @@ class VAEDecoder(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: Tensor, c: Tensor | None = None) -> Tensor:
-        e = _embed(self.embed, c, "decoder")
-        if e is not None:
-            z = torch.cat([z, e], dim=1)
+        z = with_labels(z, self.embed, c, "VAE decoder")
         h = self.fc(z).view(len(z), self.base_channels, 4, 4)
         return self.net(h)
 
