@@ -38,24 +38,23 @@ def report(
     samples: Annotated[Path, typer.Option(help="Folder of sample grids (<variant>-<seed>.png).")] = Path("samples"),
     losses: Annotated[Path, typer.Option(help="Folder of loss CSVs (step,name,value).")] = Path("plots/losses"),
     curves: Annotated[Path, typer.Option(help="Folder of training-time metric CSVs.")] = Path("plots/curves"),
-    models: Annotated[Path, typer.Option(help="Folder of run folders holding run.json.")] = Path("models"),
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("reports"),
     mlflow_check: Annotated[bool, typer.Option(help="Cross-check every number against the MLflow runs.")] = True,
 ) -> None:
     """Compare every variant over its seeds → OUT (index.html, report.md, CSVs). Every number
     is first checked against its MLflow run; the report is then logged into every run."""
     from ganbench.report import ReportOptions, ReportPaths, build_report, cross_check, load_runs
-    from ganbench.tracking.mlflow_run import MlflowTracker, open_stage_run, resolve_tracking_uri, runs_page
+    from ganbench.report.crosscheck import mlflow_run
+    from ganbench.tracking.mlflow_run import MlflowTracker, open_run, resolve_tracking_uri, runs_page
 
     p = load(params)
     root = repo_root(params)
     ids = runs_of(p)
     runs = load_runs(ids, ReportPaths(train_metrics, eval_metrics, samples, losses, curves))
-    run_files = {rid.key: models / rid.key / "run.json" for rid in ids}
     if mlflow_check and p.mlflow.offline:
         log.info("mlflow.offline: the report's numbers are not cross-checked against MLflow")
     elif mlflow_check:
-        result = cross_check(runs, run_files, resolve_tracking_uri(p.mlflow, root))
+        result = cross_check(runs, resolve_tracking_uri(p.mlflow, root))
         for line in result.warnings:
             log.warning(line)
         result.raise_for_mismatch()
@@ -63,8 +62,8 @@ def report(
     options = ReportOptions()
     rep = build_report(runs, out, options)
     pipelines: dict[str, MlflowTracker] = {}
-    for rid in ids:
-        tracker = open_stage_run(p.mlflow, root, run_files[rid.key], rid.key, "report", p)
+    for run in runs:  # the MLflow run each training result names (metrics/train/<key>.provenance.json)
+        tracker = open_run(p.mlflow, root, mlflow_run(run), run.key, "report", p)
         for name in LOGGED:
             tracker.log_artifact(out / name, "report")
         if isinstance(tracker, MlflowTracker) and tracker.parent_id:

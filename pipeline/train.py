@@ -137,6 +137,9 @@ def _train(p, root: Path, key: str, variant: str, seed: int, world, processed: P
             finish_run(sink, run, setup, status, reason)
     if not world.main:
         return
+    # Where the run's record lives: the report finds the MLflow run of each result here.
+    result.metrics["mlflow_run"] = {"run_id": run.run_id, "experiment": p.mlflow.experiment} \
+        if run is not None else None
     write_result(metrics, result.metrics, headline=TRAIN_HEADLINE)
     probe_names = [setup.probe.name] if setup.probe is not None else []
     result.history.export(plots, exclude=(*PROGRESS_SERIES, *probe_names))

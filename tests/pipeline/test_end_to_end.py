@@ -66,6 +66,34 @@ def check_test_split_reads(repo: Path) -> None:
             assert not leaked, f"{command} reads {leaked}: only {sorted(READS_TEST_SPLIT)} may read the test split"
 
 
+#: Files a command may read without declaring them: the model folder's reference to its
+#: MLflow run, which sample and evaluate use only to log into that run (tracking never
+#: changes a result, and a run trained with mlflow.offline has none).
+UNDECLARED_READS = {"sample": ("run.json",), "evaluate": ("run.json",)}
+
+
+def check_declared_reads(repo: Path) -> None:
+    """Every data file a stage's command opened for reading (GANBENCH_TRACE_MODULES) is
+    params.yaml, one of the stage's deps or its own outputs (resuming), as dvc.lock lists
+    them: DVC reruns a stage when anything it reads changes."""
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    declared: dict[str, set[str]] = {}
+    for stage, entry in lock.items():
+        paths = {d["path"] for d in entry.get("deps", [])} | {o["path"] for o in entry.get("outs", [])}
+        declared.setdefault(stage.split("@")[0], set()).update(paths)
+    for line in (repo / "trace.jsonl").read_text().splitlines():
+        entry = json.loads(line)
+        allowed = declared[entry["command"]] | {"params.yaml"}
+        exempt = UNDECLARED_READS.get(entry["command"], ())
+        for path in entry["reads"]:
+            # Not reads of data: a folder opened to fsync a file written into it, and the
+            # atomic writer's temporary files (opened read-write, renamed onto the output).
+            if path.rsplit("/", 1)[-1] in exempt or not (repo / path).is_file():
+                continue
+            assert any(path == d or path.startswith(d.rstrip("/") + "/") for d in allowed), \
+                f"{entry['command']} reads {path}, which its stage does not declare"
+
+
 def check_dvc_views(sh) -> None:  # noqa: ANN001 - the project's command runner
     """`dvc metrics show` and `dvc exp show` print the headline numbers, and no provenance."""
     shown = json.loads(sh("dvc", "metrics", "show", "--json").stdout)
@@ -105,6 +133,7 @@ def test_dvc_reruns_do_the_right_thing(project):
     ran, _ = sh.repro()
     assert set(ran) == {"download", "preprocess", "fid-weights", "reference", "classifier", "domain-reference",
                         "probe-reference", "train@dcgan-0", "sample@dcgan-0", "evaluate@dcgan-0", "report"}
+    check_declared_reads(repo)
     run_id = run_of(repo)
     # The metrics files DVC shows hold the headline numbers; how they were made sits beside them.
     headline = json.loads((repo / "metrics/eval/dcgan-0.json").read_text())
@@ -115,6 +144,7 @@ def test_dvc_reruns_do_the_right_thing(project):
     check_dvc_views(sh)
     train = read_result(repo / "metrics/train/dcgan-0.json", "train")
     assert train["kimg"] == pytest.approx(0.64) and train["g_steps"] == 40
+    assert train["mlflow_run"] == {"run_id": run_id, "experiment": "e2e"}   # where the report finds the run
     ev = read_result(repo / "metrics/eval/dcgan-0.json", "evaluate")
     assert {"fid40", "kid40", "precision40", "recall40", "fd_domain40", "kid_domain40", "class_kl40"} <= set(ev)
     assert ev["provenance"]["fid40"]["num_gen"] == 40 and ev["provenance"]["fid40"]["num_real"] == 40

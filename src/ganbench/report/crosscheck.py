@@ -147,16 +147,19 @@ def _sqlite_path(uri: str) -> Path | None:
     return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
 
 
-def read_run_id(path: Path) -> str | None:
-    from ganbench.tracking.mlflow_run import read_run_file
+def mlflow_run(run: Run) -> dict[str, str] | None:
+    """The MLflow run that holds ``run``'s record, as its training result names it
+    (``mlflow_run``: ``{"run_id", "experiment"}``); None when it names none (trained with
+    ``mlflow.offline``)."""
+    ref = run.train.get("mlflow_run")
+    if isinstance(ref, Mapping) and isinstance(ref.get("run_id"), str):
+        return {"run_id": ref["run_id"], "experiment": str(ref.get("experiment", ""))}
+    return None
 
-    info = read_run_file(path)
-    return info["run_id"] if info else None
 
-
-def cross_check(runs: Sequence[Run], run_files: Mapping[str, Path], tracking_uri: str,
+def cross_check(runs: Sequence[Run], tracking_uri: str,
                 options: CrossCheckOptions = CrossCheckOptions()) -> CrossCheckResult:
-    """Check every run against its MLflow run (``run_files``: run key → run.json)."""
+    """Check every run against the MLflow run its training result names."""
     result = CrossCheckResult()
     db = _sqlite_path(tracking_uri)
     if db is not None and not db.is_file():
@@ -177,13 +180,13 @@ def cross_check(runs: Sequence[Run], run_files: Mapping[str, Path], tracking_uri
         return result
     client = MlflowClient(tracking_uri)
     for run in runs:
-        path = run_files.get(run.key)
-        run_id = read_run_id(path) if path is not None else None
-        if run_id is None:
+        ref = mlflow_run(run)
+        if ref is None:
             result.skipped.append(run.key)
-            result.warnings.append(f"{path} is missing or unreadable: {run.key} was not cross-checked "
-                                   "against MLflow")
+            result.warnings.append(f"the training result of {run.key} names no MLflow run (trained with "
+                                   "mlflow.offline): it was not cross-checked against MLflow")
             continue
+        run_id = ref["run_id"]
         try:
             logged = client.get_run(run_id).data.metrics
         except Exception as exc:  # noqa: BLE001 (any store failure is a warning, see below)

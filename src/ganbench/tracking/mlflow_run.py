@@ -370,12 +370,23 @@ def write_run_file(path: Path, run_id: str, experiment: str) -> None:
 
 def open_stage_run(cfg: MlflowConfig, root: Path, run_file: Path, variant: str, stage: str,
                    params: Any = None) -> Tracker:
-    """The training run of ``variant`` for a later stage (sample/evaluate/report), tagged
-    with the stage (and, given ``params``, the pipeline); a warning and a
-    :class:`NullTracker` when it cannot be found."""
+    """The training run of ``variant`` named by ``run_file`` (the model folder's run.json)
+    for a later stage (sample, evaluate): see :func:`open_run`."""
     info = read_run_file(run_file)
     if info is None:
         log.warning("%s is missing or unreadable: %s@%s is not logged to MLflow", run_file, stage, variant)
+        return NullTracker()
+    return open_run(cfg, root, info, variant, stage, params)
+
+
+def open_run(cfg: MlflowConfig, root: Path, info: Mapping[str, str] | None, variant: str, stage: str,
+             params: Any = None) -> Tracker:
+    """The training run ``info`` (``{"run_id", "experiment"}``) of ``variant`` for a later
+    stage, tagged with the stage (and, given ``params``, the pipeline); a warning and a
+    :class:`NullTracker` when there is none or it cannot be found."""
+    if info is None:
+        log.warning("no MLflow run is recorded for %s (trained with mlflow.offline): %s@%s is not logged",
+                    variant, stage, variant)
         return NullTracker()
     try:
         tracker = find_run(cfg, root, info["run_id"])
@@ -383,9 +394,8 @@ def open_stage_run(cfg: MlflowConfig, root: Path, run_file: Path, variant: str, 
         log.warning("MLflow is unreachable (%s): %s@%s is not logged", type(exc).__name__, stage, variant)
         return NullTracker()
     if tracker is None:
-        log.warning("MLflow run %s (from %s) is not in %s, e.g. after `dvc pull` on another "
-                    "machine: %s@%s is not logged to MLflow", info["run_id"], run_file,
-                    resolve_tracking_uri(cfg, root), stage, variant)
+        log.warning("MLflow run %s is not in %s, e.g. after `dvc pull` on another machine: %s@%s "
+                    "is not logged to MLflow", info["run_id"], resolve_tracking_uri(cfg, root), stage, variant)
         return NullTracker()
     try:
         tracker.set_tags({f"dvc_stage.{stage}": f"{stage}@{variant}"})
