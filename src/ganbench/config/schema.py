@@ -111,7 +111,8 @@ class TrainConfig:
     eval_num_real: int = 10000
     #: Processes training together (DistributedDataParallel, launched with torchrun):
     #: ``batch_size`` stays the global batch, split evenly, so learning rates, kimg and
-    #: EMA are as in one process. Results agree with one process up to float rounding.
+    #: EMA are as in one process. Gradients agree with one process up to float rounding,
+    #: but each rank draws its own noise, so a trajectory depends on it: a result knob.
     nproc: int = 1
     #: CUDA: deterministic kernels and no cudnn.benchmark autotuning (slower, repeatable
     #: on one GPU). CPU training is deterministic either way.
