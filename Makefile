@@ -13,7 +13,7 @@ repro: setup
 	dvc repro
 
 test: setup
-	python -m pytest -q -n 2 --dist loadfile
+	python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 bench: setup
 	python benchmarks/bench_training.py
