@@ -25,10 +25,9 @@ from ganbench.tracking.history import History
 from ganbench.tracking.mlflow_run import write_run_file
 from ganbench.training.checkpoint import make_state, save_checkpoint
 from ganbench.training.loop import images_per_step, train_loop
-from ganbench.training.setup import TrainSetup
+from ganbench.training.setup import RUN_FILE, TrainSetup
 from ganbench.training.state import Progress
 
-RUN_FILE = "run.json"
 #: History series that describe progress, not the objective: kept out of the plots file.
 PROGRESS_SERIES = ("kimg", "images_per_s")
 

@@ -48,10 +48,11 @@ from ganbench.training.state import Progress, RealBatches, Trainee
 log = logging.getLogger("ganbench")
 
 #: The model folder's files: the last state (resumable), the generator at the best
-#: training-time evaluation, and the run's scalars.
+#: training-time evaluation, the run's scalars, and the MLflow run it is logged in.
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
 HISTORY = "history.csv"
+RUN_FILE = "run.json"
 
 
 @dataclass
