@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from ganbench.errors import GanbenchError
 from ganbench.report.inputs import Run, is_number
-from ganbench.tracking.mlflow_run import EVAL_PREFIX, TRAIN_PREFIX
+from ganbench.tracking.mlflow_run import EVAL_PREFIX, TRAIN_PREFIX, run_reference
 
 #: Numbers in the metrics files that identify a run rather than measure it.
 NOT_LOGGED = frozenset({"seed"})
@@ -151,10 +151,7 @@ def mlflow_run(run: Run) -> dict[str, str] | None:
     """The MLflow run that holds ``run``'s record, as its training result names it
     (``mlflow_run``: ``{"run_id", "experiment"}``); None when it names none (trained with
     ``mlflow.offline``)."""
-    ref = run.train.get("mlflow_run")
-    if isinstance(ref, Mapping) and isinstance(ref.get("run_id"), str):
-        return {"run_id": ref["run_id"], "experiment": str(ref.get("experiment", ""))}
-    return None
+    return run_reference(run.train.get("mlflow_run"))
 
 
 def cross_check(runs: Sequence[Run], tracking_uri: str,

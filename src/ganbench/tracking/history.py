@@ -17,7 +17,6 @@ import io
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-
 from ganbench.io import SERIES_COLUMNS, read_series_csv, series_errors, write_text
 from ganbench.tracking.base import NullTracker, Row
 

@@ -22,8 +22,7 @@ import numpy as np
 
 from ganbench.config.schema import MlflowConfig
 from ganbench.io import write_json
-from ganbench.tracking.base import NullTracker, Tracker
-from ganbench.tracking.base import Row
+from ganbench.tracking.base import NullTracker, Row, Tracker
 
 log = logging.getLogger("ganbench")
 
@@ -355,12 +354,19 @@ def find_run(cfg: MlflowConfig, root: Path, run_id: str) -> MlflowTracker | None
     return tracker
 
 
+def run_reference(value: Any) -> dict[str, str] | None:
+    """A run reference ``{"run_id", "experiment"}`` read from ``value`` (a run.json's
+    content, or a training result's ``mlflow_run``); None when it names no run."""
+    if not isinstance(value, Mapping) or value.get("run_id") is None:
+        return None
+    return {"run_id": str(value["run_id"]), "experiment": str(value.get("experiment", ""))}
+
+
 def read_run_file(path: Path) -> dict[str, str] | None:
     """``{"run_id", "experiment"}`` from a run.json, or None when missing or unreadable."""
     try:
-        info = json.loads(Path(path).read_text())
-        return {"run_id": str(info["run_id"]), "experiment": str(info.get("experiment", ""))}
-    except (OSError, ValueError, KeyError, TypeError):
+        return run_reference(json.loads(Path(path).read_text()))
+    except (OSError, ValueError):
         return None
 
 
