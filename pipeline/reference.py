@@ -39,15 +39,15 @@ def reference(
     """Inception pool3 features and statistics of the first evaluate.num_real images of
     evaluate.reference_split."""
     from ganbench.io import write_json
-    from ganbench.metrics.extract import INCEPTION_EXTRACTOR, INCEPTION_RESIZE, inception_features
+    from ganbench.metrics.extract import INCEPTION_EXTRACTOR, inception_features
     from ganbench.metrics.reference import save_reference
 
     p = load(params)
     cfg = p.evaluate
     images, _, meta = real_images(processed, cfg.reference_split, cfg.num_real, "evaluate.num_real")
-    feats, info = inception_features(images, weights, p.runtime)
+    feats, info = inception_features(images, weights, p.runtime, cfg.inception_preprocess)
     ref_meta = {"feature_extractor": INCEPTION_EXTRACTOR, "weights_sha256": info["weights_sha256"],
-                "weights_source": info["weights_source"], "resize": INCEPTION_RESIZE,
+                "weights_source": info["weights_source"], "resize": info["resize"],
                 "reference_split": cfg.reference_split, "dataset": meta.get("dataset"),
                 "num_real": len(images), "image_shape": [int(s) for s in images.shape[1:]]}
     save_reference(out / "stats.npz", feats, ref_meta)

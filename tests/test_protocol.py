@@ -16,6 +16,7 @@ from tests.test_report_data import provenance
     ("resize", "nearest", "resize bilinear to 299x299 vs nearest"),
     ("class_reference", "true labels", "class_reference not recorded vs true labels"),
     ("samples.truncation", 0.7, "samples.truncation 1.0 vs 0.7"),
+    ("samples.dtype", "float32", "samples.dtype uint8 vs float32"),  # not recorded = uint8 (FIELD_DEFAULTS)
 ])
 def test_names_the_field_that_differs(field, value, said):
     a = provenance("fid2k", 0)
@@ -31,6 +32,8 @@ def test_none_when_only_what_does_not_define_a_protocol_differs():
     assert protocol_difference(a, provenance("fid2k", 0, num_real=2000.0)) is None      # 2000 == 2000.0
     # a mode that does not apply (no BatchNorm: None) matches either mode
     assert protocol_difference(a, provenance("fid2k", 0, **{"samples.batchnorm": None})) is None
+    # samples made before sample.dtype was recorded were uint8
+    assert protocol_difference(a, provenance("fid2k", 0, **{"samples.dtype": "uint8"})) is None
 
 
 def test_the_first_differing_field_in_order_and_unknown_provenance():

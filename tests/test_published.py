@@ -10,6 +10,7 @@ from ganbench.config import deep_merge, flatten, parse_params, read_yaml
 from ganbench.config.loader import default_params
 from ganbench.metrics.extract import INCEPTION_EXTRACTOR
 from ganbench.models import LUCIC_VARIANTS, VARIANTS
+from ganbench.protocol import INCEPTION_PREPROCESS
 from ganbench.published import LUCIC_2018_FASHION_MNIST, LUCIC_D_STEPS, compare
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,8 +30,9 @@ def provenance_of(p, variant: str) -> dict:
         "reference_split": p.evaluate.reference_split,
         "num_real": p.evaluate.num_real or F_MNIST_TEST_IMAGES, "num_gen": p.evaluate.num_gen,
         "feature_extractor": INCEPTION_EXTRACTOR, "weights_source": "fid-helper",
+        "resize": INCEPTION_PREPROCESS[p.evaluate.inception_preprocess],
         "samples": {"variant": variant, "generator": p.sample.generator, "batchnorm": p.sample.batchnorm,
-                    "truncation": p.sample.truncation, "checkpoint_kimg": p.train.kimg,
+                    "truncation": p.sample.truncation, "dtype": p.sample.dtype, "checkpoint_kimg": p.train.kimg,
                     "checkpoint_d_steps": round(p.train.kimg * 1000 / p.train.batch_size)},
     }
 
@@ -48,25 +50,33 @@ def test_the_profile_is_the_published_protocol():
     # An overlay of known keys only, as params.ci.yaml.
     overlay = flatten(read_yaml(ROOT / "params.lucic.yaml"))
     assert set(overlay) <= set(flatten(default_params(VARIANTS)))
-    for name in p.variants:
+    for name in p.variants:  # every protocol field as compare_gan has it
         differs = compare(provenance_of(p, name))
-        assert {d["field"] for d in differs["differs"]} == {"resize", "sample_dtype"}, differs
-        assert differs["comparable_with_published"] is False
+        assert differs["differs"] == [] and differs["comparable_with_published"] is True, differs
 
 
 def test_comparable_only_when_nothing_differs():
     prov = provenance_of(profile(), "lucic_ns")
-    exact = dataclasses.replace(LUCIC_2018_FASHION_MNIST, fixed_differences={})
-    assert compare(prov, exact)["comparable_with_published"] is True
+    assert compare(prov)["comparable_with_published"] is True
     prov["num_gen"] = 2000
-    got = compare(prov, exact)
+    got = compare(prov)
     assert got["comparable_with_published"] is False
     assert got["differs"] == [{"field": "num_gen", "published": "10000", "ours": 2000}]
+    # pytorch-fid's resize, or rounded samples, are each a difference of their own.
+    for key, value in (("resize", INCEPTION_PREPROCESS["pytorch-fid"]), ("samples.dtype", "uint8")):
+        other = provenance_of(profile(), "lucic_ns")
+        if key == "resize":
+            other["resize"] = value
+        else:
+            other["samples"]["dtype"] = value
+        assert [d["field"] for d in compare(other)["differs"]] == [key]
+    fixed = dataclasses.replace(LUCIC_2018_FASHION_MNIST, fixed_differences={"x": ("theirs", "ours")})
+    assert compare(provenance_of(profile(), "lucic_ns"), fixed)["comparable_with_published"] is False
 
 
 def test_the_default_protocol_lists_what_differs():
     p = parse_params(read_yaml(ROOT / "params.yaml"), VARIANTS)
     fields = {d["field"] for d in compare(provenance_of(p, "dcgan"))["differs"]}
     assert {"image_shape", "num_gen", "num_real", "samples.variant", "samples.generator",
-            "samples.checkpoint_kimg", "resize"} <= fields
+            "samples.checkpoint_kimg", "resize", "samples.dtype"} <= fields
     assert "dataset" not in fields and "reference_split" not in fields

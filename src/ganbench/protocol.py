@@ -3,7 +3,7 @@
 Every score of ``metrics/eval/<run>.json`` carries a provenance dict.  Its *protocol* is
 the part that changes the number: dataset, reference split, both sample counts, image
 shape, feature extractor and its weights, resize, how samples were drawn (generator
-kind, truncation, BatchNorm mode, last/best checkpoint), the metric's own knobs (KID
+kind, truncation, BatchNorm mode, last/best checkpoint, uint8 or float pixels), the metric's own knobs (KID
 subset size, precision/recall k) and what class coverage compares with.  Two scores are
 comparable only when every protocol field matches; a metric's name carries only N, so
 ``fid2k`` against 2,000 and against 10,000 real images share a name but not a protocol.
@@ -23,7 +23,22 @@ from typing import Any
 #: Provenance fields that must agree for two scores to be comparable (a protocol).
 PROTOCOL_FIELDS = ("dataset", "reference_split", "num_real", "num_gen", "image_shape", "feature_extractor",
                    "weights_sha256", "feature_dim", "resize", "kid_subset_size", "pr_k", "class_reference",
-                   "samples.generator", "samples.truncation", "samples.batchnorm", "samples.checkpoint")
+                   "samples.generator", "samples.truncation", "samples.batchnorm", "samples.checkpoint",
+                   "samples.dtype")
+
+#: What a field means when a provenance has none, because it was recorded only later:
+#: samples were uint8 before ``sample.dtype`` existed.
+FIELD_DEFAULTS: dict[str, Any] = {"samples.dtype": "uint8"}
+
+#: How images enter the Inception network (``evaluate.inception_preprocess``) → the text a
+#: score records as its ``resize`` field. pytorch-fid's text is the one every earlier score
+#: carries; ``tf1`` is the TF1 graph's input path (TTUR's FID code, google/compare_gan), see
+#: ``ganbench.metrics.inception_features``.
+INCEPTION_PREPROCESS: dict[str, str] = {
+    "pytorch-fid": "bilinear to 299x299, grayscale repeated to 3 channels",
+    "tf1": "TF1 legacy resize_bilinear to 299x299 (no half-pixel centres) of pixels in [0, 255], "
+           "(x - 128)/128, grayscale repeated to 3 channels",
+}
 
 #: Fields whose None means "does not apply to this model" and so matches any value.
 NOT_APPLICABLE_FIELDS = ("samples.batchnorm",)
@@ -46,9 +61,15 @@ def lookup(tree: Mapping[str, Any], dotted: str) -> Any:
     return value
 
 
+def protocol_value(prov: Mapping[str, Any], field: str) -> Any:
+    """One protocol field of a provenance, its FIELD_DEFAULTS value where not recorded."""
+    value = lookup(prov, field)
+    return FIELD_DEFAULTS.get(field) if value is None else value
+
+
 def protocol(prov: Mapping[str, Any]) -> dict[str, Any]:
     """The fields of a score's provenance that define its protocol (see PROTOCOL_FIELDS)."""
-    return {f: lookup(prov, f) for f in PROTOCOL_FIELDS}
+    return {f: protocol_value(prov, f) for f in PROTOCOL_FIELDS}
 
 
 def score_provenance(ev: Mapping[str, Any], metric: str) -> dict[str, Any]:
@@ -94,10 +115,11 @@ def protocol_difference(provenance_a: Mapping[str, Any], provenance_b: Mapping[s
 
     A field missing from one side is "not recorded" and differs from any recorded value
     (a score of unknown protocol is comparable with nothing but another of unknown
-    protocol), except the NOT_APPLICABLE_FIELDS, where None matches anything.
+    protocol), except the NOT_APPLICABLE_FIELDS, where None matches anything, and the
+    FIELD_DEFAULTS, which take their default.
     """
     for field in PROTOCOL_FIELDS:
-        a, b = lookup(provenance_a, field), lookup(provenance_b, field)
+        a, b = protocol_value(provenance_a, field), protocol_value(provenance_b, field)
         if field in NOT_APPLICABLE_FIELDS and (a is None or b is None):
             continue
         if _normal(a) != _normal(b):

@@ -6,9 +6,9 @@ feature extractor and its weights, the image path into it, the networks, the obj
 family, the training budget and the generator that was sampled. :func:`compare` checks a
 score's provenance against a :class:`PublishedProtocol` and says
 ``comparable_with_published`` (true only when nothing differs) and which fields differ,
-each with both values. Fields that ganbench's pipeline always does its own way (its resize,
-its uint8 samples) are listed as differences too, so no number is called comparable while
-they stand.
+each with both values. A field that ganbench's pipeline could only do its own way would be
+listed in ``fixed_differences``, so that no number is called comparable while it stands;
+the lucic profile (params.lucic.yaml) sets every field as compare_gan does.
 
 The one published protocol here is Lucic et al. 2018 on Fashion-MNIST as google/compare_gan
 v1 runs it (docs/lucic_protocol.md has the reading of its source, with line numbers).
@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ganbench.protocol import lookup
+from ganbench.protocol import INCEPTION_PREPROCESS, lookup
 
 
 @dataclass(frozen=True)
@@ -73,21 +73,20 @@ LUCIC_2018_FASHION_MNIST = PublishedProtocol(
         Field("feature_extractor", "Inception pool3, 2048-d", lambda got: isinstance(got, str) and "pool3" in got
               and "2048" in got),
         Field("weights_source", "the 2015-12-05 FID Inception graph", lambda got: got in ("download", "fid-helper")),
+        Field("resize", "TF1 resize_bilinear to 299x299 (legacy sampling, no half-pixel centres) of float pixels "
+              "in [0, 255], (x - 128)/128 (evaluate.inception_preprocess: tf1)", _equals(INCEPTION_PREPROCESS["tf1"])),
         Field("samples.variant", "InfoGAN-style networks, one of compare_gan's objectives (a lucic_* variant)",
               lambda got: isinstance(got, str) and got.startswith("lucic_")),
         Field("samples.generator", "raw (no EMA)", _equals("raw")),
         Field("samples.batchnorm", "running (inference-mode BatchNorm)", lambda got: got in ("running", None)),
         Field("samples.truncation", "1.0", _close(1.0)),
         Field("samples.checkpoint_kimg", f"{LUCIC_KIMG:g} kimg of real images", _close(LUCIC_KIMG)),
+        Field("samples.dtype", "float32: the generator's output x 255, unrounded (sample.dtype: float32)",
+              _equals("float32")),
         Field("samples.checkpoint_d_steps", f"{LUCIC_D_STEPS} discriminator steps (batch {LUCIC_BATCH})",
               lambda got: got == LUCIC_D_STEPS),
     ),
-    fixed_differences={
-        "resize": ("TF1 resize_bilinear to 299x299 (legacy sampling, no half-pixel centres), float pixels, "
-                   "(x - 128)/128",
-                   "torch bilinear to 299x299 (half-pixel centres), pytorch-fid's 2x - 1 scaling"),
-        "sample_dtype": ("float generator output x 255", "uint8 samples (rounded)"),
-    },
+    fixed_differences={},
     caveats=(
         "compare_gan's graph (inceptionv1_for_inception_score.pb, frozen 2015-12-05) is believed to hold the "
         "weights of pytorch-fid's port; not verified",

@@ -209,6 +209,32 @@ def test_a_reference_made_differently_is_refused(project, tmp_path):
                          progress=False)
     with pytest.raises(DataError, match="evaluate.num_gen is 64 but the samples file holds 10"):
         evaluate_samples(fake[:10], {}, cfg, RT, sources(project), progress=False)
+    # A reference made through pytorch-fid's input path is refused for TF1's (and says so).
+    with pytest.raises(DataError, match="evaluate.inception_preprocess.*dvc repro reference"):
+        evaluate_samples(fake, {}, replace(cfg, inception_preprocess="tf1"), RT, sources(project), progress=False)
+
+
+def test_tf1_preprocessing_is_recorded_and_changes_the_features(project, tmp_path):
+    """With evaluate.inception_preprocess: tf1 the reference and the scores record TF1's
+    input path as their ``resize`` (a protocol field), and the features differ from
+    pytorch-fid's: the same images, another FID."""
+    from ganbench.protocol import INCEPTION_PREPROCESS
+
+    weights = project / "inception" / inc.WEIGHTS_FILENAME
+    images = real(project, "test", 0, 8)
+    torch_feats, torch_info = inception_features(images, weights, RT, "pytorch-fid", progress=False)
+    tf_feats, tf_info = inception_features(images, weights, RT, "tf1", progress=False)
+    assert torch_info["resize"] == INCEPTION_PREPROCESS["pytorch-fid"] and tf_info["resize"] == INCEPTION_PREPROCESS["tf1"]
+    assert np.abs(tf_feats - torch_feats).max() > 1e-2 * np.abs(torch_feats).max()
+    # A TF1 reference, then a TF1 evaluation of the same images.
+    real_feats, _ = inception_features(real(project, "test", 0, 64), weights, RT, "tf1", progress=False)
+    ref_meta = {**load_reference(project / "reference" / "stats.npz", "").meta, "resize": tf_info["resize"]}
+    save_reference(tmp_path / "tf1.npz", real_feats, ref_meta)
+    cfg = EvaluateConfig(metrics=("fid",), num_gen=64, num_real=64, inception_preprocess="tf1",
+                         bootstrap_resamples=0)
+    result = evaluate_samples(real(project, "train", 0, 64), {}, cfg, RT,
+                              replace(sources(project), inception_reference=tmp_path / "tf1.npz"), progress=False)
+    assert result["provenance"]["fid64"]["resize"] == INCEPTION_PREPROCESS["tf1"]
 
 
 def test_conditional_samples_get_class_accuracy(project):
@@ -226,3 +252,18 @@ def test_unknown_metric_name_is_a_params_error(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"variants": [], "evaluate": {"metrics": ["fdi"]}}))
     with pytest.raises(ParamsError, match=r"'evaluate.metrics\[0\]' is 'fdi'.*did you mean 'fid'"):
         load_params(tmp_path / "params.yaml", VARIANTS, metrics=METRICS)
+
+
+def test_float_samples_score_as_their_pixels(project):
+    """Samples stored as float32 in [0, 1] (sample.dtype: float32) are scored unrounded by
+    Inception and rounded by the domain classifier: the same pixels as uint8 give the same
+    scores, and the provenance says which kind of samples they were."""
+    images = real(project, "train", 0, 32)
+    cfg = EvaluateConfig(metrics=("fid", "fd_domain"), num_gen=32, num_real=64, domain_num_gen=32,
+                         bootstrap_resamples=0)
+    as_uint8 = evaluate_samples(images, {"dtype": "uint8"}, cfg, RT, sources(project), progress=False)
+    unit = images.astype(np.float32) / np.float32(255.0)
+    as_float = evaluate_samples(unit, {"dtype": "float32"}, cfg, RT, sources(project), progress=False)
+    assert as_float["fid32"] == pytest.approx(as_uint8["fid32"], rel=1e-9)
+    assert as_float["fd_domain32"] == as_uint8["fd_domain32"]
+    assert as_float["provenance"]["fid32"]["samples"]["dtype"] == "float32"

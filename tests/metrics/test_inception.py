@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -171,9 +172,16 @@ def test_fast_path_equals_plain_pytorch_fid_on_small_grayscale(model):
                if isinstance(m, BasicConv2d))
 
 
-def test_extract_features_rejects_float_images(model):
-    with pytest.raises(ValueError, match="uint8"):
-        feat.extract_features(np.zeros((2, 1, 8, 8), np.float32), model, progress=False)
+def test_extract_features_takes_uint8_or_unit_float32_images(model):
+    """float32 pixels in [0, 1] (unrounded samples) enter as they are; uint8 ones as /255:
+    the same image either way gives the same features. Other dtypes are refused."""
+    images = np.random.default_rng(4).integers(0, 256, size=(2, 1, 8, 8), dtype=np.uint8)
+    as_uint8 = feat.extract_features(images, model, progress=False)
+    unit = (images.astype(np.float32) / np.float32(255.0))
+    np.testing.assert_array_equal(feat.extract_features(unit, model, progress=False), as_uint8)
+    assert np.array_equal(unit, images.astype(np.float32) / np.float32(255.0))  # the input is left alone
+    with pytest.raises(ValueError, match="uint8 or float32"):
+        feat.extract_features(np.zeros((2, 1, 8, 8), np.float64), model, progress=False)
 
 
 def test_onnx_runtime_engine_gives_the_same_features(model):
@@ -189,3 +197,64 @@ def test_onnx_runtime_engine_gives_the_same_features(model):
     ort = feat.extract_features(images, model, batch_size=2, progress=False, runner=runner)
     torch_fast = feat.extract_features(images, model, batch_size=3, progress=False)
     assert _rel(ort, torch_fast) <= 1e-5
+
+
+# --------------------------------------------------------------------------- TF1's input path
+
+TF1_FIXTURE = Path(__file__).resolve().parent / "golden" / "tf1_resize_bilinear.npz"
+
+
+def test_tf1_resize_equals_tensorflow_bit_for_bit():
+    """``tf1_resize_bilinear`` against TensorFlow's own ``tf.compat.v1.image.resize_bilinear``
+    (align_corners=False, half_pixel_centers=False; tensorflow-cpu 2.21, made by
+    tests/metrics/golden/make_tf1_resize_bilinear.py): up 28x28 → 299x299 (every 7th row and
+    column, and the clamped last two), up 5x7 → 13x11 and down 7x5 → 3x4, equal to the bit.
+    torch's half-pixel bilinear is far from it."""
+    golden = np.load(TF1_FIXTURE)
+    for name, size in (("up_28_299", (299, 299)), ("up_5x7_13x11", (13, 11)), ("down_7x5_3x4", (3, 4))):
+        x = torch.from_numpy(golden[f"{name}_in"])
+        got = feat.tf1_resize_bilinear(x, size).numpy()
+        half_pixel = torch.nn.functional.interpolate(x, size=size, mode="bilinear", align_corners=False).numpy()
+        if f"{name}_rows" in golden:
+            idx = golden[f"{name}_rows"]
+            got, half_pixel = got[:, :, idx][:, :, :, idx], half_pixel[:, :, idx][:, :, :, idx]
+        np.testing.assert_array_equal(got, golden[f"{name}_out"], err_msg=name)
+        assert np.abs(half_pixel - golden[f"{name}_out"]).max() > 10, name
+
+
+def test_tf1_resize_by_hand():
+    """2 → 3 pixels: sources at 0, 2/3 and 4/3 (no half-pixel offset), the last clamped to
+    the edge; 4 → 2: sources 0 and 2, no averaging."""
+    x = torch.tensor([[[[0.0, 30.0]]]])
+    np.testing.assert_allclose(feat.tf1_resize_bilinear(x, (1, 3)).numpy().ravel(), [0.0, 20.0, 30.0], rtol=1e-6)
+    y = torch.tensor([[[[1.0, 2.0, 3.0, 4.0]]]])
+    assert feat.tf1_resize_bilinear(y, (1, 2)).numpy().ravel().tolist() == [1.0, 3.0]
+    with pytest.raises(ValueError, match="float"):
+        feat.tf1_resize_bilinear(torch.zeros(1, 1, 2, 2, dtype=torch.uint8), (3, 3))
+
+
+def test_tf1_preprocessing_feeds_the_blocks_as_the_tf_graph(model):
+    """``preprocess="tf1"``: pixels x 255, TF1's legacy resize, (x - 128)/128, then the same
+    Inception blocks; the fast path, the plain blocks and the ONNX engine agree; and
+    fast=False (pytorch-fid's own forward) is refused for it."""
+    from ganbench.metrics import onnx_engine
+
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, size=(2, 1, 28, 28), dtype=np.uint8)
+    fast = feat.extract_features(images, model, batch_size=2, progress=False, preprocess="tf1")
+    x = torch.from_numpy(images).float().div(255).expand(-1, 3, -1, -1)
+    x = (feat.tf1_resize_bilinear(x * 255.0, (299, 299)) - 128.0) / 128.0
+    with torch.inference_mode():
+        for block in model.blocks:
+            x = block(x)
+    np.testing.assert_allclose(fast, x.flatten(1).double().numpy(), rtol=0, atol=1e-4 * np.abs(fast).max())
+    pytorch_fid = feat.extract_features(images, model, batch_size=2, progress=False)
+    assert _rel(fast, pytorch_fid) > 1e-2  # another input path, other features
+    with pytest.raises(ValueError, match="fast=False"):
+        feat.extract_features(images, model, progress=False, fast=False, preprocess="tf1")
+    with pytest.raises(ValueError, match="unknown Inception preprocessing 'tf2'"):
+        feat.extract_features(images, model, progress=False, preprocess="tf2")
+    if onnx_engine.available():
+        runner = onnx_engine.OnnxModule(feat.fast_inception(model, "cpu", "tf1"), torch.zeros(2, 3, 28, 28))
+        ort = feat.extract_features(images, model, batch_size=2, progress=False, runner=runner, preprocess="tf1")
+        assert _rel(ort, fast) <= 1e-5

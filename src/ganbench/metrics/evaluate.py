@@ -33,7 +33,6 @@ from ganbench.metrics.extract import (
     DOMAIN_EXTRACTOR,
     DOMAIN_RESIZE,
     INCEPTION_EXTRACTOR,
-    INCEPTION_RESIZE,
     domain_features,
     inception_features,
 )
@@ -61,7 +60,11 @@ class Sources:
 # --------------------------------------------------------------------------- evaluation
 
 
-def _check_reference(ref: Reference, path: Path, sha: str, image_shape: list[int], fix: str) -> None:
+def _check_reference(ref: Reference, path: Path, sha: str, image_shape: list[int], fix: str,
+                     resize: str | None = None) -> None:
+    if resize is not None and ref.meta.get("resize") not in (None, resize):
+        raise DataError(f"reference {path} was made with the input path {ref.meta['resize']!r}, but "
+                        f"evaluate.inception_preprocess gives {resize!r}; {fix}")
     if ref.meta.get("weights_sha256") != sha:
         raise WeightsError(f"reference {path} was made with feature-extractor weights "
                            f"{str(ref.meta.get('weights_sha256'))[:12]}…, but the current ones are "
@@ -105,7 +108,9 @@ def score(specs: list[MetricSpec], features: dict[str, Features], cfg: EvaluateC
 
 def evaluate_samples(images: np.ndarray, sample_meta: dict[str, Any], cfg: EvaluateConfig,
                      rt: RuntimeConfig, sources: Sources, progress: bool = True) -> dict[str, Any]:
-    """Every metric in ``cfg.metrics`` for uint8 samples ``(N, C, H, W)``.
+    """Every metric in ``cfg.metrics`` for samples ``(N, C, H, W)``: uint8, or float32 in
+    [0, 1] (``sample.dtype: float32``), which Inception takes unrounded and the domain
+    classifier rounded to uint8 as an image's pixels.
 
     Returns ``{name: value, …, "provenance": {name: {...}}, "timing": {...}}``."""
     specs = [METRICS.get(name) for name in cfg.metrics]
@@ -119,23 +124,25 @@ def evaluate_samples(images: np.ndarray, sample_meta: dict[str, Any], cfg: Evalu
     if "inception" in spaces:
         assert sources.inception_reference and sources.inception_weights
         fake = _first(images, cfg.num_gen, "evaluate.num_gen")
-        feats, info = inception_features(fake, sources.inception_weights, rt, progress)
+        feats, info = inception_features(fake, sources.inception_weights, rt, cfg.inception_preprocess, progress)
         ref = load_reference(sources.inception_reference, FIX_REFERENCE)
         _check_reference(ref, sources.inception_reference, info["weights_sha256"], image_shape,
-                         FIX_REFERENCE)
+                         FIX_REFERENCE, info["resize"])
         timing["inception"] = {k: info[k] for k in ("engine", "seconds", "images_per_s")}
         features["inception"] = Features(
             space="inception", fake=feats, real=ref.features.astype(np.float64), real_mu=ref.mu,
             real_sigma=ref.sigma, provenance={
                 **common, "feature_extractor": INCEPTION_EXTRACTOR, "feature_dim": int(feats.shape[1]),
                 "weights_sha256": info["weights_sha256"], "weights_source": info["weights_source"],
-                "engine": info["engine"], "resize": INCEPTION_RESIZE, "num_gen": len(fake),
+                "engine": info["engine"], "resize": info["resize"], "num_gen": len(fake),
                 "num_real": int(ref.features.shape[0]), "reference_split": ref.meta.get("reference_split"),
                 "dataset": ref.meta.get("dataset")})
 
     if "domain" in spaces:
         assert sources.classifier and sources.domain_reference
         fake = _first(images, cfg.domain_num_gen, "evaluate.domain_num_gen")
+        if fake.dtype != np.uint8:  # the classifier reads image pixels: float samples are rounded first
+            fake = np.clip(np.rint(fake * np.float32(255.0)), 0, 255).astype(np.uint8)
         feats, preds, info = domain_features(fake, sources.classifier, rt)
         ref = load_reference(sources.domain_reference, FIX_DOMAIN_REFERENCE)
         _check_reference(ref, sources.domain_reference, info["weights_sha256"], image_shape,

@@ -3,7 +3,8 @@ uint8 images, with a description of how they were made.
 
 * ``inception``: pytorch-fid's Inception pool3 (2048-d), on ONNX Runtime or torch
   (``runtime.inception_engine``; features agree to 1e-5 relative, so the engine is
-  recorded but is not part of a metric's protocol).
+  recorded but is not part of a metric's protocol), after pytorch-fid's or TF1's
+  preprocessing (``evaluate.inception_preprocess``, which is part of it: ``resize``).
 * ``domain``: the domain classifier's penultimate features and predicted classes.
 """
 
@@ -21,7 +22,6 @@ from ganbench.errors import WeightsError
 from ganbench.runtime import resolve_device
 
 INCEPTION_EXTRACTOR = "pytorch-fid InceptionV3 pool3 2048-d"
-INCEPTION_RESIZE = "bilinear to 299x299, grayscale repeated to 3 channels"
 DOMAIN_EXTRACTOR = "ganbench domain classifier, penultimate layer"
 DOMAIN_RESIZE = "none (native resolution, the classifier's central crop)"
 
@@ -41,11 +41,13 @@ def inception_engine(rt: RuntimeConfig) -> str:
     return "onnx" if ok else "torch"
 
 
-def inception_features(images: np.ndarray, weights: Path, rt: RuntimeConfig,
+def inception_features(images: np.ndarray, weights: Path, rt: RuntimeConfig, preprocess: str = "pytorch-fid",
                        progress: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
-    """Pool3 features ``(N, 2048)`` float64 of uint8 images and the engine's description."""
+    """Pool3 features ``(N, 2048)`` float64 of uint8 images, made with ``preprocess``
+    (``evaluate.inception_preprocess``), and their description: engine, weights, and
+    ``resize``, the preprocessing's protocol text."""
     from ganbench.metrics import onnx_engine
-    from ganbench.metrics.inception_features import extract_features, fast_inception
+    from ganbench.metrics.inception_features import PREPROCESS, extract_features, fast_inception
     from ganbench.metrics.inception_weights import load_inception
 
     model = load_inception(weights, rt.device)
@@ -54,13 +56,13 @@ def inception_features(images: np.ndarray, weights: Path, rt: RuntimeConfig,
     runner = None
     if engine == "onnx":
         example = torch.zeros(2, 3, *images.shape[2:])
-        runner = onnx_engine.OnnxModule(fast_inception(model, "cpu"), example)
+        runner = onnx_engine.OnnxModule(fast_inception(model, "cpu", preprocess), example)
     feats = extract_features(images, model, batch_size=rt.eval_batch_size, device=rt.device,
-                             progress=progress, runner=runner)
+                             progress=progress, runner=runner, preprocess=preprocess)
     seconds = time.perf_counter() - start
     info = {"engine": engine, "weights_sha256": model.weights_sha256,
-            "weights_source": model.weights_source, "seconds": round(seconds, 3),
-            "images_per_s": round(len(images) / max(seconds, 1e-9), 2)}
+            "weights_source": model.weights_source, "resize": PREPROCESS[preprocess],
+            "seconds": round(seconds, 3), "images_per_s": round(len(images) / max(seconds, 1e-9), 2)}
     return feats, info
 
 

@@ -8,6 +8,21 @@ same pytorch-fid modules with BatchNorm folded into the convolutions, in channel
 resize to 299x299 with ``align_corners=False``, then ``2x - 1``).  Features agree with
 the plain pytorch-fid forward to ~2e-6 relative; ``benchmarks/bench_inception.py``
 measures the speed-up and the tests check the agreement.
+
+Preprocessing
+-------------
+How images enter the network is a protocol choice (``evaluate.inception_preprocess``,
+:data:`PREPROCESS`), because published FIDs were made two ways:
+
+``pytorch-fid``
+    torch's bilinear resize with half-pixel centres, then ``2x - 1`` (pytorch-fid).
+``tf1``
+    the TF1 graph's way, as TTUR's reference FID code and google/compare_gan (Lucic et
+    al. 2018) feed it: pixels as floats in [0, 255], TF1's legacy
+    ``tf.image.resize_bilinear`` (``align_corners=False``, no half-pixel centres:
+    source coordinate = destination · in/out, :func:`tf1_resize_bilinear`), then
+    ``(x - 128) / 128``.  A 28x28 image lands shifted by about half a source pixel
+    against the pytorch-fid path, so the two give different features and FIDs.
 """
 
 from __future__ import annotations
@@ -23,28 +38,82 @@ from torch import nn
 
 from ganbench.metrics.inception_weights import FEATURE_DIM
 from ganbench.progress import progress_bar
+from ganbench.protocol import INCEPTION_PREPROCESS
 from ganbench.runtime import resolve_device
+
+
+# --------------------------------------------------------------------------- preprocessing
+
+#: The network's input size.
+INPUT_SIZE = (299, 299)
+
+#: ``evaluate.inception_preprocess`` → the description a score records as its ``resize``
+#: (a protocol field, so scores made the two ways are never compared).
+PREPROCESS = INCEPTION_PREPROCESS
+
+
+def check_preprocess(name: str) -> str:
+    """``name`` if it is a known preprocessing, else a ValueError naming the choices."""
+    if name not in PREPROCESS:
+        raise ValueError(f"unknown Inception preprocessing {name!r}; choose one of {sorted(PREPROCESS)}")
+    return name
+
+
+def _legacy_taps(n_in: int, n_out: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """TF1's legacy bilinear taps along one axis: for each output index i the source
+    coordinate ``i · (n_in / n_out)`` in float32 (TF's ``LegacyScaler``), its lower and
+    upper source index (clamped to the edge) and the weight of the upper one."""
+    scale = torch.tensor(float(n_in), dtype=torch.float32) / torch.tensor(float(n_out), dtype=torch.float32)
+    src = torch.arange(n_out, dtype=torch.float32) * scale
+    lower = src.floor()
+    frac = src - lower
+    lo = lower.long().clamp_(max=n_in - 1)
+    hi = src.ceil().long().clamp_(max=n_in - 1)
+    return lo, hi, frac
+
+
+def _lerp_axis(x: torch.Tensor, dim: int, n_out: int) -> torch.Tensor:
+    lo, hi, frac = (t.to(x.device) for t in _legacy_taps(x.shape[dim], n_out))
+    shape = [1] * x.dim()
+    shape[dim] = n_out
+    a, b = x.index_select(dim, lo), x.index_select(dim, hi)
+    return a + (b - a) * frac.to(x.dtype).view(shape)
+
+
+def tf1_resize_bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """TF1's ``tf.image.resize_bilinear(x, size)`` with its defaults (``align_corners=False``,
+    ``half_pixel_centers=False``) for ``x (N, C, H, W)`` float → ``(N, C, *size)``.
+
+    Output pixel (i, j) reads the source at (i·H/h, j·W/w), with no half-pixel offset, and
+    interpolates along the width first, then the height, as TF's kernel does; the last
+    output rows and columns are clamped to the edge."""
+    if x.dim() != 4 or not x.is_floating_point():
+        raise ValueError(f"expected a float (N, C, H, W) tensor, got {x.dtype} {tuple(x.shape)}")
+    return _lerp_axis(_lerp_axis(x, 3, size[1]), 2, size[0])
 
 
 # --------------------------------------------------------------------------- features
 
 
 class _Pool3(nn.Module):
-    """pytorch-fid's ``InceptionV3.forward`` for the pool3 block as one module: the same
-    preprocessing (bilinear resize to 299x299, ``align_corners=False``; ``2x - 1``) and
-    the same blocks, returning ``(N, 2048)``."""
+    """pytorch-fid's ``InceptionV3.forward`` for the pool3 block as one module: images in
+    [0, 1] → the chosen preprocessing (``pytorch-fid``: pytorch-fid's own, bilinear resize
+    to 299x299 with ``align_corners=False``, then ``2x - 1``; ``tf1``: see the module
+    docstring) → the same blocks, returning ``(N, 2048)``."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, preprocess: str = "pytorch-fid") -> None:
         super().__init__()
         if not (getattr(model, "resize_input", False) and getattr(model, "normalize_input", False)):
             raise ValueError("expected pytorch-fid's InceptionV3 with resize and normalisation on")
         self.blocks = model.blocks
+        self.preprocess = check_preprocess(preprocess)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.nn.functional.interpolate(
-            x, size=(299, 299), mode="bilinear", align_corners=False
-        )
-        x = 2 * x - 1
+        if self.preprocess == "tf1":
+            x = (tf1_resize_bilinear(x * 255.0, INPUT_SIZE) - 128.0) / 128.0
+        else:
+            x = torch.nn.functional.interpolate(x, size=INPUT_SIZE, mode="bilinear", align_corners=False)
+            x = 2 * x - 1
         for block in self.blocks:
             x = block(x)
         return x.flatten(1)
@@ -65,11 +134,13 @@ def _fold_batchnorm(model: nn.Module) -> nn.Module:
 _FAST: weakref.WeakKeyDictionary[nn.Module, dict[str, nn.Module]] = weakref.WeakKeyDictionary()
 
 
-def fast_inception(model: nn.Module, device: str | torch.device = "cpu") -> nn.Module:
+def fast_inception(model: nn.Module, device: str | torch.device = "cpu",
+                   preprocess: str = "pytorch-fid") -> nn.Module:
     """An inference copy of pytorch-fid's ``InceptionV3`` (from :func:`load_inception`):
     BatchNorm folded into the convolutions, channels_last weights, one module taking
-    images in [0, 1] and returning ``(N, 2048)`` pool3 features.  Cached per model and
-    device; ``model`` itself is left untouched.
+    images in [0, 1] and returning ``(N, 2048)`` pool3 features, preceded by
+    ``preprocess`` (:data:`PREPROCESS`).  Cached per model, device and preprocessing;
+    ``model`` itself is left untouched.
 
     Measured on a 2-core AVX2 CPU (see ``benchmarks/bench_inception.py``): channels_last
     is the big win (oneDNN's NHWC kernels), folding BatchNorm adds a few percent.
@@ -82,10 +153,10 @@ def fast_inception(model: nn.Module, device: str | torch.device = "cpu") -> nn.M
     """
     dev = resolve_device(device)
     per_model = _FAST.setdefault(model, {})
-    key = str(dev)
+    key = f"{dev}/{check_preprocess(preprocess)}"
     net = per_model.get(key)
     if net is None:
-        net = _Pool3(_fold_batchnorm(copy.deepcopy(model))).eval()
+        net = _Pool3(_fold_batchnorm(copy.deepcopy(model)), preprocess).eval()
         for p in net.parameters():
             p.requires_grad_(False)
         net = net.to(dev, memory_format=torch.channels_last)
@@ -116,26 +187,36 @@ def extract_features(
     *,
     fast: bool = True,
     runner: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    preprocess: str = "pytorch-fid",
 ) -> np.ndarray:
-    """Pool3 features ``(N, 2048)`` float64 of uint8 images ``N×C×H×W`` (C 1 or 3).
+    """Pool3 features ``(N, 2048)`` float64 of images ``N×C×H×W`` (C 1 or 3), uint8 or
+    float32 in [0, 1] (unrounded samples, ``sample.dtype: float32``).
 
-    Exactly pytorch-fid's input path: uint8 → float ``/255`` (as its ``ToTensor``),
-    grayscale repeated to 3 channels, then the model's own bilinear resize to 299x299 and
-    ``2x - 1``.  ``fast`` runs :func:`fast_inception` (same features to ~1e-5 relative);
-    ``fast=False`` calls ``model`` itself, i.e. plain pytorch-fid.  ``runner`` replaces the
-    fast torch module with another engine taking the same float32 ``(B, 3, H, W)`` batches
-    in [0, 1] (e.g. :class:`~ganbench.metrics.onnx_engine.OnnxModule` of it).  Progress is drawn on
-    stderr only when it is a terminal and ``$CI`` is unset.
+    uint8 → float ``/255`` (as pytorch-fid's ``ToTensor``), grayscale repeated to 3
+    channels, then ``preprocess`` (:data:`PREPROCESS`; by default pytorch-fid's own
+    bilinear resize to 299x299 and ``2x - 1``).  ``fast`` runs :func:`fast_inception`
+    (same features to ~1e-5 relative); ``fast=False`` calls ``model`` itself, i.e. plain
+    pytorch-fid, whose preprocessing is its own.  ``runner`` replaces the fast torch module
+    with another engine taking the same float32 ``(B, 3, H, W)`` batches in [0, 1] (e.g.
+    :class:`~ganbench.metrics.onnx_engine.OnnxModule` of ``fast_inception(model, "cpu",
+    preprocess)``).  Progress is drawn on stderr only when it is a terminal and ``$CI`` is
+    unset.
     """
+    check_preprocess(preprocess)
+    if not fast and runner is None and preprocess != "pytorch-fid":
+        raise ValueError(f"fast=False runs pytorch-fid's own forward, whose preprocessing is pytorch-fid's, "
+                         f"not {preprocess!r}; use fast=True")
     if isinstance(images, np.ndarray):
-        shape, dtype_ok = images.shape, images.dtype == np.uint8
+        shape, is_float = images.shape, images.dtype == np.float32
+        dtype_ok = is_float or images.dtype == np.uint8
     elif isinstance(images, torch.Tensor):
-        shape, dtype_ok = tuple(images.shape), images.dtype == torch.uint8
+        shape, is_float = tuple(images.shape), images.dtype == torch.float32
+        dtype_ok = is_float or images.dtype == torch.uint8
     else:
         raise TypeError(f"images must be a numpy array or a torch tensor, got {type(images).__name__}")
     if not dtype_ok or len(shape) != 4 or shape[1] not in (1, 3):
         raise ValueError(
-            f"images must be uint8 N×C×H×W with C in (1, 3), got {images.dtype} {tuple(shape)}"
+            f"images must be uint8 or float32 N×C×H×W with C in (1, 3), got {images.dtype} {tuple(shape)}"
         )
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -145,7 +226,7 @@ def extract_features(
     if runner is not None:
         net, fmt, fast = runner, torch.contiguous_format, True
     elif fast:
-        net = fast_inception(model, dev)
+        net = fast_inception(model, dev, preprocess)
         fmt = torch.channels_last
     else:
         net = model.eval().to(dev)
@@ -158,7 +239,9 @@ def extract_features(
                 chunk = images[start : start + batch_size]
                 if isinstance(chunk, np.ndarray):
                     chunk = torch.from_numpy(np.ascontiguousarray(chunk))
-                x = chunk.to(dev, non_blocking=True).to(torch.float32).div_(255.0)
+                x = chunk.to(dev, non_blocking=True).to(torch.float32)
+                if not is_float:
+                    x = x.div_(255.0)
                 if x.shape[1] == 1:
                     x = x.expand(-1, 3, -1, -1)
                 x = x.contiguous(memory_format=fmt)

@@ -20,8 +20,9 @@ from ganbench.models.checkpoint import load_checkpoint, sampling_generator
 
 @dataclass(frozen=True)
 class Samples:
-    """``images`` uint8 (N, C, H, W); ``grid`` uint8 images for the PNG with ``nrow`` per
-    row; ``meta``: how they were drawn (recorded with every score made from them)."""
+    """``images`` (N, C, H, W), uint8 or float32 in [0, 1] (``sample.dtype``); ``grid``
+    uint8 images for the PNG with ``nrow`` per row; ``meta``: how they were drawn
+    (recorded with every score made from them)."""
 
     images: np.ndarray
     grid: np.ndarray
@@ -48,7 +49,8 @@ def sample_checkpoint(ckpt_path: Path, cfg: SampleConfig, device: str = "auto",
     z = latents(cfg.num, G.z_dim, cfg.seed)
     c = labels(cfg.num, geometry.num_classes)
     images = generate(G, z, c, truncation_psi=psi, batch_size=cfg.batch_size, device=dev,
-                      noise=noise_generator(cfg.seed), batchnorm=cfg.batchnorm, show_progress=True)
+                      noise=noise_generator(cfg.seed), batchnorm=cfg.batchnorm, show_progress=True,
+                      dtype=cfg.dtype)
     gz, gc, nrow = grid_inputs(G.z_dim, cfg.grid_size, cfg.seed + 1, geometry.num_classes)
     grid = generate(G, gz, gc, truncation_psi=psi, batch_size=cfg.batch_size, device=dev,
                     noise=noise_generator(cfg.seed + 1), batchnorm=cfg.batchnorm)
@@ -69,6 +71,7 @@ def sample_checkpoint(ckpt_path: Path, cfg: SampleConfig, device: str = "auto",
         "checkpoint_g_steps": progress["step"],
         "checkpoint_d_steps": progress.get("d_step"),
         "conditional": bool(geometry.num_classes),
+        "dtype": cfg.dtype,
     }
     return Samples(images=images, grid=grid, nrow=nrow, meta=meta)
 

@@ -1,5 +1,5 @@
-"""Sample files: ``samples/<variant>.npz`` (uint8 N×C×H×W under key ``images``) and PNG
-grids. Both are byte-stable: the same images give the same bytes."""
+"""Sample files: ``samples/<variant>.npz`` (N×C×H×W under key ``images``: uint8, or float32
+in [0, 1] with ``sample.dtype: float32``) and PNG grids. Both are byte-stable: the same images give the same bytes."""
 
 from __future__ import annotations
 
@@ -14,10 +14,26 @@ from ganbench.errors import DataError
 from ganbench.io import atomic_path, save_npz
 
 
+def _pixels_problem(images: np.ndarray) -> str | None:
+    """Why ``images`` is not a samples array (uint8, or float32 in [0, 1]; N×C×H×W with C
+    1 or 3), or None."""
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        return f"must be N×C×H×W with C 1 or 3, got shape {images.shape}"
+    if images.dtype == np.float32:
+        if images.size and not (np.isfinite(images).all() and images.min() >= 0.0 and images.max() <= 1.0):
+            return "float32 pixels must be finite and in [0, 1]"
+        return None
+    if images.dtype != np.uint8:
+        return f"must be uint8 or float32, got {images.dtype}"
+    return None
+
+
 def save_samples(images: np.ndarray, path: Path, meta: dict[str, Any] | None = None) -> None:
-    """Write ``images`` (uint8 N×C×H×W) and optional ``meta`` (JSON) to ``path``."""
-    if images.dtype != np.uint8 or images.ndim != 4:
-        raise ValueError("samples must be uint8 N×C×H×W")
+    """Write ``images`` (N×C×H×W, uint8 or float32 in [0, 1]) and optional ``meta`` (JSON)
+    to ``path``."""
+    problem = _pixels_problem(images)
+    if problem:
+        raise ValueError(f"samples {problem}")
     arrays = {"images": images}
     if meta is not None:
         arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
@@ -25,8 +41,9 @@ def save_samples(images: np.ndarray, path: Path, meta: dict[str, Any] | None = N
 
 
 def load_samples(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
-    """``(images uint8 N×C×H×W, meta)`` from a samples file; one DataError line naming the
-    file and the fix when it is missing, unreadable or not a ganbench samples file."""
+    """``(images N×C×H×W, meta)`` from a samples file (uint8, or float32 in [0, 1]); one
+    DataError line naming the file and the fix when it is missing, unreadable or not a
+    ganbench samples file."""
     path = Path(path)
     fix = "re-run the sample stage (`dvc repro sample@<variant>`)"
     if not path.is_file():
@@ -38,9 +55,9 @@ def load_samples(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     except (OSError, KeyError, ValueError, EOFError) as exc:
         raise DataError(f"samples file {path} is unreadable or not a ganbench samples file "
                         f"({type(exc).__name__}); {fix}") from None
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
-        raise DataError(f"{path}: 'images' must be uint8 N×C×H×W with C 1 or 3, got "
-                        f"{images.dtype} {images.shape}; {fix}")
+    problem = _pixels_problem(images)
+    if problem:
+        raise DataError(f"{path}: 'images' {problem}; {fix}")
     return images, meta
 
 

@@ -1,4 +1,4 @@
-"""Drawing images from a generator: batching, the truncation rule, noise, uint8."""
+"""Drawing images from a generator: batching, the truncation rule, noise, uint8 or float pixels."""
 
 from __future__ import annotations
 
@@ -12,6 +12,15 @@ from ganbench.progress import progress_bar
 def to_uint8(images: Tensor) -> Tensor:
     """[-1, 1] floats → uint8 [0, 255] as ``round((x + 1) · 127.5)``."""
     return ((images.float() + 1.0) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def to_unit_float(images: Tensor) -> Tensor:
+    """[-1, 1] floats → float32 [0, 1] as ``(x + 1) / 2``, unrounded."""
+    return ((images.float() + 1.0) * 0.5).clamp_(0.0, 1.0)
+
+
+#: ``sample.dtype`` → how a generator's [-1, 1] output becomes sample pixels.
+PIXELS = {"uint8": to_uint8, "float32": to_unit_float}
 
 
 def resolve_truncation(G: nn.Module, psi: float, strict: bool) -> float:
@@ -40,9 +49,11 @@ def generate(
     noise: torch.Generator | None = None,
     batchnorm: str = "running",
     show_progress: bool = False,
+    dtype: str = "uint8",
 ) -> np.ndarray:
-    """Images of ``G`` for latents ``z (N, z_dim)`` and labels ``c (N,)`` → uint8 array
-    ``(N, C, H, W)``, in batches of ``batch_size``.
+    """Images of ``G`` for latents ``z (N, z_dim)`` and labels ``c (N,)`` → an array
+    ``(N, C, H, W)``, uint8 or (``dtype="float32"``) float32 in [0, 1] (:data:`PIXELS`),
+    in batches of ``batch_size``.
 
     ``noise``: the CPU generator the per-layer noise inputs are drawn from (for
     generators that declare ``draw_noise``), batch after batch; None lets G draw its own
@@ -53,6 +64,9 @@ def generate(
     device = torch.device(device)
     if batchnorm not in ("running", "batch"):
         raise ValueError(f"batchnorm must be 'running' or 'batch', got {batchnorm!r}")
+    if dtype not in PIXELS:
+        raise ValueError(f"dtype must be one of {sorted(PIXELS)}, got {dtype!r}")
+    pixels = PIXELS[dtype]
     out: list[np.ndarray] = []
     bar = progress_bar(len(z), "sampling", enabled=show_progress)
     if batchnorm == "batch":
@@ -73,12 +87,12 @@ def generate(
                     kwargs["truncation_psi"] = truncation_psi
                 if noise is not None and hasattr(G, "draw_noise"):
                     kwargs["noise"] = [n.to(device) for n in G.draw_noise(len(zb), noise)]
-                out.append(to_uint8(G(zb, cb, **kwargs)).cpu().numpy())
+                out.append(pixels(G(zb, cb, **kwargs)).cpu().numpy())
                 bar.update(len(zb))
     finally:
         G.train(was_training)
         bar.close()
-    return np.concatenate(out) if out else np.zeros((0,), np.uint8)
+    return np.concatenate(out) if out else np.zeros((0,), np.dtype(dtype))
 
 
 def has_batchnorm(G: nn.Module) -> bool:
