@@ -6,11 +6,16 @@ runs CI's reduced pipeline once, unmodified; then each plant is applied on top
 (a params overlay, or an edit of the clone's source code, which then runs through
 ``PYTHONPATH``), ``dvc repro`` reruns exactly the stages the plant touches, and
 ``ganbench check --thresholds`` gates the variants the plant affects. A plant is
-*caught* when a gate fails (exit 1). Finally the unmodified code with fresh seeds
+*caught* when a gate fails (exit 1) or a stage fails (CI's ``dvc repro`` stops there, e.g.
+a training that diverges: the plant's ``dvc repro --keep-going`` still runs and gates the
+other variants). Finally the unmodified code with fresh seeds
 (``--fresh-seeds``, by default 4 and 5: seeds the bounds were not set on, and not among
 the seeds 0-3 whose spread set them) must pass: a gate that fails there is a false alarm.
 With ``--keep DIR`` holding an earlier scratch (``DIR/repo`` and its ``DIR/base.yaml``),
-DVC's run cache restores what was run there, e.g. the 4-seed run the thresholds came from.
+DVC's run cache restores the stages run there before training (data, classifier,
+references). Not the trainings: their model folders are ``persist: true`` outputs (a
+larger budget resumes them), which DVC's run cache never holds, so a training whose
+params changed since (a plant) runs again.
 
     python benchmarks/gate_power.py [--plants ema_off images_0_1 ...] [--fresh-seeds 4 5] [--keep DIR]
     python benchmarks/gate_power.py --keep DIR --regate [--thresholds FILE]
@@ -27,6 +32,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -105,8 +111,8 @@ class Scratch:
                     "MLFLOW_DISABLE_TELEMETRY": "true", "CI": "true",
                     "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
         if (self.repo / "dvc.lock").is_file():
-            # A kept scratch (--keep) whose runs DVC's run cache restores, e.g. the CI run
-            # the thresholds were derived from: its CI params are in base.yaml.
+            # A kept scratch (--keep): DVC's run cache restores its stages up to training
+            # (persistent model folders are never in it); its CI params are in base.yaml.
             self.params = yaml.safe_load((where / "base.yaml").read_text())
             return
         subprocess.run(["git", "clone", "-q", str(ROOT), str(self.repo)], check=True)
@@ -119,24 +125,33 @@ class Scratch:
     def run(self, cmd: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(cmd, cwd=self.repo, env=self.env, text=True, capture_output=True, check=check)
 
-    def repro(self, params: dict[str, Any]) -> float:
+    def repro(self, params: dict[str, Any], keep_going: bool = False) -> tuple[float, list[str], list[str]]:
+        """Run ``dvc repro`` on ``params``: (seconds, the stages that failed, the commands'
+        error lines). Without ``keep_going`` any failure raises (the unmodified code must
+        run); with it, DVC runs every stage that does not depend on a failed one, and a
+        failed stage is what CI would see: the pipeline stops with that error."""
         (self.repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         start = time.perf_counter()
-        proc = self.run(["dvc", "repro"], check=False)
-        if proc.returncode:
+        proc = self.run(["dvc", "repro", *(["--keep-going"] if keep_going else [])], check=False)
+        out = proc.stdout + proc.stderr
+        failed = sorted(set(re.findall(r"failed to reproduce '([^']+)'", out)))
+        if proc.returncode and not (keep_going and failed):
             raise RuntimeError(f"dvc repro failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-        return time.perf_counter() - start
+        errors = [line.strip() for line in out.splitlines() if line.startswith("error: ")]
+        return time.perf_counter() - start, failed, errors
 
-    def keep_results(self, label: str, seeds: list[int]) -> Path:
+    def keep_results(self, label: str, seeds: list[int], skip: tuple[str, ...] = ()) -> Path:
         """Copy the evaluation results of ``seeds`` to ``results/<label>/`` beside the clone
         and return that folder: the gate averages every seed file of a folder, and DVC
-        leaves the files of earlier runs' seeds in metrics/eval. Kept, they can be gated
-        again under other bounds (``--regate``)."""
+        leaves the files of earlier runs' seeds in metrics/eval. ``skip``: variants whose
+        stages failed this time (their files there are an earlier run's). Kept, they can
+        be gated again under other bounds (``--regate``)."""
         dest = self.repo.parent / "results" / label
         shutil.rmtree(dest, ignore_errors=True)
         dest.mkdir(parents=True)
         for path in (self.repo / "metrics" / "eval").glob("*.json"):
-            if int(path.name.split(".")[0].rsplit("-", 1)[1]) in seeds:
+            variant, seed = path.name.split(".")[0].rsplit("-", 1)
+            if int(seed) in seeds and variant not in skip:
                 shutil.copy(path, dest / path.name)
         return dest
 
@@ -178,7 +193,7 @@ def main() -> None:
     try:
         scratch = Scratch(where)
         base = scratch.params
-        seconds = scratch.repro(base)
+        seconds, _, _ = scratch.repro(base)
         code, failed = scratch.gate(VARIANTS, args.thresholds, scratch.keep_results("unmodified", base["seeds"]))
         print(f"unmodified CI run ({seconds:.0f} s): gate exit {code}" + (f": {failed}" if failed else ""),
               flush=True)
@@ -203,23 +218,32 @@ def main() -> None:
                     raise SystemExit(f"plant {name}: the text to edit is not in {path} any more; update the plant")
                 edited.write_text(text.replace(old, new, 1))
             try:
-                seconds = scratch.repro(params)
-                code, failed = scratch.gate(variants, args.thresholds,
-                                            scratch.keep_results(name, params["seeds"]))
+                seconds, broken, errors = scratch.repro(params, keep_going=True)
+                broken_variants = tuple(sorted({stage.split("@", 1)[1].rsplit("-", 1)[0]
+                                                for stage in broken if "@" in stage}))
+                gated = tuple(v for v in variants if v not in broken_variants)
+                code, failed = (scratch.gate(gated, args.thresholds,
+                                             scratch.keep_results(name, params["seeds"], broken_variants))
+                                if gated else (0, []))
             finally:
                 if edited is not None:
                     scratch.run(["git", "checkout", "--", str(edited.relative_to(scratch.repo))])
+            # A stage that fails stops CI's pipeline: the plant is caught before any gate.
+            failed = [f"FAIL {stage} (the pipeline stops: {errors[0] if errors else 'see dvc repro'})"
+                      for stage in broken] + failed
+            code = 1 if broken else code
             rows.append((plant, variants, code, failed, seconds))
             print(f"{name}: exit {code} ({seconds:.0f} s) {failed}", flush=True)
         fresh_code, fresh_failed = None, []
         if args.fresh_seeds:  # --fresh-seeds with no seed: skip (checked elsewhere)
-            seconds = scratch.repro(dict(base, seeds=list(args.fresh_seeds)))
+            seconds, _, _ = scratch.repro(dict(base, seeds=list(args.fresh_seeds)))
             fresh_code, fresh_failed = scratch.gate(VARIANTS, args.thresholds,
                                                     scratch.keep_results("fresh", list(args.fresh_seeds)))
-        print("\n| planted regression | variants | caught | gates that failed |")
+        print("\n| planted regression | variants | caught | stages or gates that failed |")
         print("|---|---|---|---|")
         for plant, variants, code, failed, _ in rows:
-            gates = "; ".join(" ".join(line.split()[1:3]) for line in failed) or "-"
+            gates = "; ".join(line.split(None, 1)[1] if "(the pipeline stops" in line else " ".join(line.split()[1:3])
+                              for line in failed) or "-"
             print(f"| {plant.what} | {', '.join(variants)} | {'yes' if code == 1 else 'NO'} | {gates} |")
         print(f"\ncaught {sum(code == 1 for _, _, code, _, _ in rows)} of {len(rows)}")
         if fresh_code is not None:
@@ -240,6 +264,8 @@ def regate(scratch: Scratch, results: Path, thresholds: Path) -> None:
     for folder in sorted(p for p in results.iterdir() if p.is_dir()):
         plant = PLANTS.get(folder.name)
         variants = plant.variants if plant is not None else VARIANTS
+        # a variant whose stages failed under the plant left no results here
+        variants = tuple(v for v in variants if any(folder.glob(f"{v}-*.json")))
         code, failed = scratch.gate(variants, thresholds, folder.resolve())
         gates = "; ".join(" ".join(line.split()[1:3]) for line in failed) or "-"
         print(f"| {folder.name} | {', '.join(variants)} | {code} | {gates} |")
