@@ -70,7 +70,7 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     "fid-weights": ("pipeline/fid_weights.py", *_COMMON, "src/ganbench/metrics/inception_build.py",
                     "src/ganbench/metrics/inception_weights.py",
                     "src/ganbench/provenance.py", _RUNTIME),
-    "reference": (*_REAL_IMAGES, *_COMMON, *_EXTRACT, *_INCEPTION),
+    "reference": (*_REAL_IMAGES, *_COMMON, *_EXTRACT, *_INCEPTION, "src/ganbench/protocol.py"),
     "classifier": ("pipeline/classifier.py", *_COMMON, *_DATA, *_CLASSIFIER_TRAIN,
                    "src/ganbench/progress.py", "src/ganbench/results.py"),
     "domain-reference": ("pipeline/domain_reference.py", *_REAL_IMAGES, *_COMMON, *_EXTRACT,
