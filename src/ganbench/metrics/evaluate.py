@@ -38,6 +38,7 @@ from ganbench.metrics.extract import (
 )
 from ganbench.metrics.reference import Reference, load_reference
 from ganbench.published import LUCIC_2018_FASHION_MNIST
+from ganbench.sampling.files import as_uint8
 from ganbench.published import compare as compare_published
 from ganbench.metrics.registry import METRICS, Features, MetricSpec, direction
 from ganbench.provenance import versions
@@ -140,9 +141,8 @@ def evaluate_samples(images: np.ndarray, sample_meta: dict[str, Any], cfg: Evalu
 
     if "domain" in spaces:
         assert sources.classifier and sources.domain_reference
-        fake = _first(images, cfg.domain_num_gen, "evaluate.domain_num_gen")
-        if fake.dtype != np.uint8:  # the classifier reads image pixels: float samples are rounded first
-            fake = np.clip(np.rint(fake * np.float32(255.0)), 0, 255).astype(np.uint8)
+        # The classifier reads image pixels: float samples are rounded first.
+        fake = as_uint8(_first(images, cfg.domain_num_gen, "evaluate.domain_num_gen"))
         feats, preds, info = domain_features(fake, sources.classifier, rt)
         ref = load_reference(sources.domain_reference, FIX_DOMAIN_REFERENCE)
         _check_reference(ref, sources.domain_reference, info["weights_sha256"], image_shape,

@@ -47,8 +47,9 @@ def inception_features(images: np.ndarray, weights: Path, rt: RuntimeConfig, pre
     (``evaluate.inception_preprocess``), and their description: engine, weights, and
     ``resize``, the preprocessing's protocol text."""
     from ganbench.metrics import onnx_engine
-    from ganbench.metrics.inception_features import PREPROCESS, extract_features, fast_inception
+    from ganbench.metrics.inception_features import extract_features, fast_inception
     from ganbench.metrics.inception_weights import load_inception
+    from ganbench.protocol import INCEPTION_PREPROCESS
 
     model = load_inception(weights, rt.device)
     engine = inception_engine(rt)
@@ -61,7 +62,7 @@ def inception_features(images: np.ndarray, weights: Path, rt: RuntimeConfig, pre
                              progress=progress, runner=runner, preprocess=preprocess)
     seconds = time.perf_counter() - start
     info = {"engine": engine, "weights_sha256": model.weights_sha256,
-            "weights_source": model.weights_source, "resize": PREPROCESS[preprocess],
+            "weights_source": model.weights_source, "resize": INCEPTION_PREPROCESS[preprocess],
             "seconds": round(seconds, 3), "images_per_s": round(len(images) / max(seconds, 1e-9), 2)}
     return feats, info
 

@@ -11,8 +11,9 @@ measures the speed-up and the tests check the agreement.
 
 Preprocessing
 -------------
-How images enter the network is a protocol choice (``evaluate.inception_preprocess``,
-:data:`PREPROCESS`), because published FIDs were made two ways:
+How images enter the network is a protocol choice (``evaluate.inception_preprocess``;
+:data:`ganbench.protocol.INCEPTION_PREPROCESS` holds the text each records as its
+``resize``), because published FIDs were made two ways:
 
 ``pytorch-fid``
     torch's bilinear resize with half-pixel centres, then ``2x - 1`` (pytorch-fid).
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import weakref
 from collections.abc import Callable, Iterator
 
@@ -47,33 +49,31 @@ from ganbench.runtime import resolve_device
 #: The network's input size.
 INPUT_SIZE = (299, 299)
 
-#: ``evaluate.inception_preprocess`` → the description a score records as its ``resize``
-#: (a protocol field, so scores made the two ways are never compared).
-PREPROCESS = INCEPTION_PREPROCESS
-
-
 def check_preprocess(name: str) -> str:
     """``name`` if it is a known preprocessing, else a ValueError naming the choices."""
-    if name not in PREPROCESS:
-        raise ValueError(f"unknown Inception preprocessing {name!r}; choose one of {sorted(PREPROCESS)}")
+    if name not in INCEPTION_PREPROCESS:
+        raise ValueError(f"unknown Inception preprocessing {name!r}; choose one of {sorted(INCEPTION_PREPROCESS)}")
     return name
 
 
-def _legacy_taps(n_in: int, n_out: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+@functools.lru_cache(maxsize=32)
+def _legacy_taps(n_in: int, n_out: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """TF1's legacy bilinear taps along one axis: for each output index i the source
     coordinate ``i · (n_in / n_out)`` in float32 (TF's ``LegacyScaler``), its lower and
-    upper source index (clamped to the edge) and the weight of the upper one."""
+    upper source index (clamped to the edge) and the weight of the upper one, on
+    ``device``.  Made once per (size, device): every batch of a run reuses them (never
+    modified in place)."""
     scale = torch.tensor(float(n_in), dtype=torch.float32) / torch.tensor(float(n_out), dtype=torch.float32)
     src = torch.arange(n_out, dtype=torch.float32) * scale
     lower = src.floor()
     frac = src - lower
     lo = lower.long().clamp_(max=n_in - 1)
     hi = src.ceil().long().clamp_(max=n_in - 1)
-    return lo, hi, frac
+    return lo.to(device), hi.to(device), frac.to(device)
 
 
 def _lerp_axis(x: torch.Tensor, dim: int, n_out: int) -> torch.Tensor:
-    lo, hi, frac = (t.to(x.device) for t in _legacy_taps(x.shape[dim], n_out))
+    lo, hi, frac = _legacy_taps(x.shape[dim], n_out, x.device)
     shape = [1] * x.dim()
     shape[dim] = n_out
     a, b = x.index_select(dim, lo), x.index_select(dim, hi)
@@ -139,8 +139,8 @@ def fast_inception(model: nn.Module, device: str | torch.device = "cpu",
     """An inference copy of pytorch-fid's ``InceptionV3`` (from :func:`load_inception`):
     BatchNorm folded into the convolutions, channels_last weights, one module taking
     images in [0, 1] and returning ``(N, 2048)`` pool3 features, preceded by
-    ``preprocess`` (:data:`PREPROCESS`).  Cached per model, device and preprocessing;
-    ``model`` itself is left untouched.
+    ``preprocess`` (:data:`~ganbench.protocol.INCEPTION_PREPROCESS`).  Cached per model,
+    device and preprocessing; ``model`` itself is left untouched.
 
     Measured on a 2-core AVX2 CPU (see ``benchmarks/bench_inception.py``): channels_last
     is the big win (oneDNN's NHWC kernels), folding BatchNorm adds a few percent.
@@ -193,8 +193,8 @@ def extract_features(
     float32 in [0, 1] (unrounded samples, ``sample.dtype: float32``).
 
     uint8 → float ``/255`` (as pytorch-fid's ``ToTensor``), grayscale repeated to 3
-    channels, then ``preprocess`` (:data:`PREPROCESS`; by default pytorch-fid's own
-    bilinear resize to 299x299 and ``2x - 1``).  ``fast`` runs :func:`fast_inception`
+    channels, then ``preprocess`` (:data:`~ganbench.protocol.INCEPTION_PREPROCESS`; by
+    default pytorch-fid's own bilinear resize to 299x299 and ``2x - 1``).  ``fast`` runs :func:`fast_inception`
     (same features to ~1e-5 relative); ``fast=False`` calls ``model`` itself, i.e. plain
     pytorch-fid, whose preprocessing is its own.  ``runner`` replaces the fast torch module
     with another engine taking the same float32 ``(B, 3, H, W)`` batches in [0, 1] (e.g.

@@ -28,6 +28,14 @@ def _pixels_problem(images: np.ndarray) -> str | None:
     return None
 
 
+def as_uint8(images: np.ndarray) -> np.ndarray:
+    """Sample pixels as uint8: uint8 unchanged, float32 in [0, 1] rounded to the nearest
+    of 0..255 (what an image file of those samples would hold)."""
+    if images.dtype == np.uint8:
+        return images
+    return np.clip(np.rint(images * np.float32(255.0)), 0, 255).astype(np.uint8)
+
+
 def save_samples(images: np.ndarray, path: Path, meta: dict[str, Any] | None = None) -> None:
     """Write ``images`` (N×C×H×W, uint8 or float32 in [0, 1]) and optional ``meta`` (JSON)
     to ``path``."""
