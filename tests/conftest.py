@@ -1,4 +1,4 @@
-"""Shared test settings.
+"""Shared test settings, and the fixtures every test module may use.
 
 Property-based tests run a fixed, derandomized sequence of examples by default so that
 the merge gate is deterministic; ``HYPOTHESIS_PROFILE=explore`` draws fresh random
@@ -6,6 +6,8 @@ examples (and more of them) when hunting for new failures locally.
 """
 
 import os
+
+import pytest
 
 from ganbench.numerics import apply
 
@@ -36,3 +38,12 @@ def pytest_collection_modifyitems(config, items):
         return next((i for i, prefix in enumerate(HEAVY_FIRST) if path.startswith(prefix)), len(HEAVY_FIRST))
 
     items.sort(key=rank)  # stable: the order inside each group stays pytest's
+
+
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory):
+    """The fake dataset fetched and preprocessed once per module (tests/fixtures.py's
+    ``make_processed_dataset``); returns the processed folder."""
+    from tests.fixtures import make_processed_dataset
+
+    return make_processed_dataset(tmp_path_factory.mktemp("data"))

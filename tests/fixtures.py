@@ -23,6 +23,7 @@ import numpy as np
 
 from ganbench.data.idx import encode_idx, gzip_bytes
 from ganbench.data.catalogue import DATASETS, DatasetSpec, decompressed_name
+from ganbench.models import LUCIC_VARIANTS
 
 FIXTURE_NAME = "tiny-fixture"
 SIZE = 28
@@ -136,6 +137,28 @@ def make_processed_dataset(root: Path, n_train: int = 96, n_test: int = 32) -> P
 
 #: Tiny InfoGAN-style networks for the lucic_* variants' tests.
 TINY_INFOGAN = {"z_dim": 8, "channels": 4, "hidden": 16, "embed_dim": 4}
+
+#: Tiny ``model`` sections of every variant (network-level tests: build and run on CPU).
+TINY_MODEL = {
+    "dcgan": {"z_dim": 8, "g_channels": 4, "d_channels": 4},
+    "wgan_gp": {"z_dim": 8, "g_channels": 4, "d_channels": 4},
+    "stylegan": {"z_dim": 16, "w_dim": 16, "g_channel_base": 128, "g_channel_max": 16,
+                 "d_channel_base": 64, "d_channel_max": 16},
+    "vae": {"z_dim": 8, "enc_channels": 4, "dec_channels": 4, "embed_dim": 4},
+    **{name: TINY_INFOGAN for name in LUCIC_VARIANTS},
+}
+
+#: Tiny params sections of every variant (``model``, and ``loss`` where it matters) for
+#: short CPU training runs.
+TINY = {
+    "dcgan": {"model": {"z_dim": 8, "g_channels": 4, "d_channels": 4}},
+    "wgan_gp": {"model": {"z_dim": 8, "g_channels": 4, "d_channels": 4},
+                "loss": {"name": "wasserstein_gp", "n_critic": 2}},
+    "stylegan": {"model": {"z_dim": 16, "w_dim": 16, "mapping_layers": 2, "g_channel_base": 64,
+                           "g_channel_max": 16, "d_channel_base": 64, "d_channel_max": 16}},
+    "vae": {"model": {"z_dim": 8, "enc_channels": 4, "dec_channels": 4, "embed_dim": 4}},
+    **{name: {"model": TINY_INFOGAN} for name in LUCIC_VARIANTS},
+}
 
 
 def one_variant_per_network() -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ganbench.protocol import PROTOCOL_FIELDS, protocol, protocol_difference
-from tests.test_report_data import provenance
+from tests.report_outputs import provenance
 
 
 @pytest.mark.parametrize("field,value,said", [

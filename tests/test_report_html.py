@@ -11,7 +11,7 @@ import pytest
 from ganbench.report.browser import find_chromium, inspect_page
 from ganbench.report.build import build_report
 from ganbench.report.inputs import load_runs, run_ids
-from tests.test_report_data import write_outputs
+from tests.report_outputs import write_outputs
 
 V = ("dcgan", "wgan_gp")
 FILES = ("index.html", "report.md", "metrics.csv", "comparisons.csv", "runs.csv", "figures/curves.png",

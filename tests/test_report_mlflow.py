@@ -10,7 +10,7 @@ import pytest
 
 from ganbench.report.crosscheck import CrossCheckOptions, MlflowMismatchError, cross_check
 from ganbench.report.inputs import Run, load_runs, run_ids
-from tests.test_report_data import write_outputs
+from tests.report_outputs import write_outputs
 
 V = ("dcgan", "wgan_gp")
 ROOT = Path(__file__).resolve().parents[1]

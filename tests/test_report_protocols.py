@@ -10,7 +10,7 @@ from ganbench.report.html import render_html
 from ganbench.report.inputs import load_runs, run_ids
 from ganbench.report.markdown import render_markdown
 from ganbench.report.protocols import NOT_PUBLISHED_COMPARABLE, PROTOCOL_FIELDS, protocol, provenance_key
-from tests.test_report_data import provenance, write_outputs
+from tests.report_outputs import provenance, write_outputs
 
 V = ("dcgan", "stylegan")
 

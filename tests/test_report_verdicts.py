@@ -11,7 +11,7 @@ import pytest
 
 from ganbench.report.build import analyse, build_report
 from ganbench.report.inputs import load_runs, run_ids
-from tests.test_report_data import write_outputs
+from tests.report_outputs import write_outputs
 
 V = ("dcgan", "wgan_gp")
 #: per metric: (dcgan seeds 0, 1), (wgan_gp seeds 0, 1)

@@ -18,7 +18,7 @@ from ganbench.metrics.evaluate import score
 from ganbench.metrics.registry import METRICS, Features
 from ganbench.provenance import STAGE_CODE
 from ganbench.thresholds import check, direction
-from tests.test_report_data import write_outputs
+from tests.report_outputs import write_outputs
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 

@@ -6,23 +6,13 @@ import pytest
 import torch
 
 from ganbench.losses import OBJECTIVES, Batch
-from ganbench.models import LUCIC_VARIANTS, VARIANTS
+from ganbench.models import VARIANTS
 from ganbench.models.base import Geometry
 from ganbench.models.base import variant_config_to_dict
 from ganbench.models.checkpoint import FORMAT, load_checkpoint, networks_from_checkpoint
 from ganbench.training.checkpoint import save_checkpoint
 from ganbench.training.optim import make_optimizer
-from tests.fixtures import TINY_INFOGAN
-
-TINY_MODEL = {
-    "dcgan": {"z_dim": 8, "g_channels": 4, "d_channels": 4},
-    "wgan_gp": {"z_dim": 8, "g_channels": 4, "d_channels": 4},
-    "stylegan": {"z_dim": 16, "w_dim": 16, "g_channel_base": 128, "g_channel_max": 16,
-                 "d_channel_base": 64, "d_channel_max": 16},
-    "vae": {"z_dim": 8, "enc_channels": 4, "dec_channels": 4, "embed_dim": 4},
-    **{name: TINY_INFOGAN for name in LUCIC_VARIANTS},
-}
-
+from tests.fixtures import TINY_MODEL
 
 #: Objectives whose critic loss is invariant to adding a constant to D's output.
 SHIFT_INVARIANT = {"wasserstein_gp", "wgan_clip"}

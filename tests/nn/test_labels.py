@@ -30,7 +30,7 @@ def test_labels_are_appended_as_their_embeddings():
 
 @pytest.mark.parametrize("variant", ["dcgan", "vae", "lucic_ns", "lucic_vae"])
 def test_a_conditional_network_without_labels_says_which_network(variant):
-    from tests.models.test_all_variants import TINY_MODEL
+    from tests.fixtures import TINY_MODEL
 
     spec = VARIANTS.get(variant)
     cfg = spec.parse({"model": TINY_MODEL[variant]}, prefix=variant)

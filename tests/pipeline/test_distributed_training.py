@@ -21,8 +21,8 @@ from ganbench.models import VARIANTS
 from ganbench.models.base import Geometry
 from ganbench.results import read_result
 from ganbench.runtime import seed_everything
-from tests.pipeline.project import make_project
-from tests.pipeline.test_faults import BIN, Project, make_training_data
+from tests.pipeline.project import BIN, make_project
+from tests.pipeline.train_project import Project, make_training_data
 
 pytestmark = pytest.mark.timeout(900)
 

@@ -8,26 +8,12 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ganbench.config.schema import SECTIONS
 from ganbench.provenance import STAGE_CODE, code_fingerprint
+from tests.pipeline.dvc_yaml import DVC, STAGES, body, paths
 
 ROOT = Path(__file__).resolve().parents[2]
-DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-STAGES = DVC["stages"]
-
-
-def body(name: str) -> dict:
-    stage = STAGES[name]
-    return stage.get("do", stage)
-
-
-def paths(entries) -> list[str]:
-    out = []
-    for e in entries or []:
-        out.extend(e) if isinstance(e, dict) else out.append(e)
-    return out
 
 
 @pytest.mark.parametrize("stage", sorted(STAGE_CODE))

@@ -13,7 +13,7 @@ import yaml
 
 from tests.fixtures import make_fake_dataset
 from tests.pipeline.project import READS_TEST_SPLIT, base_env
-from tests.pipeline.test_dvc_yaml import STAGES, body, paths
+from tests.pipeline.dvc_yaml import STAGES, body, paths
 
 
 def test_only_the_evaluation_stages_depend_on_what_is_made_from_the_test_split():

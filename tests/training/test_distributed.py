@@ -273,7 +273,7 @@ STEPS = 17
 def tiny_params(variant: str, nproc: int, train: dict | None = None, runtime: dict | None = None):
     """Params of a short CPU run of ``variant`` with tiny networks (global batch 16)."""
     from ganbench.config import parse_params
-    from tests.training.test_run import TINY
+    from tests.fixtures import TINY
 
     return parse_params({
         "variants": [variant],

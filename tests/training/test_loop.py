@@ -123,6 +123,54 @@ def test_share_fake_saves_one_generator_forward(loss, lr, share, forwards_per_g_
     assert all(not torch.equal(a, b) for a, b in zip(g_before, t.G.parameters()))
 
 
+@pytest.mark.parametrize("share", [True, False])
+def test_a_training_step_is_the_plain_pytorch_step(share):
+    """The loop adds nothing to the arithmetic of a step: lucic_ns trained by it for 6 steps
+    equals, bit for bit, the textbook NS-GAN step written out by hand (compare_gan's
+    ``run_single_train_step``: D on real and on G(z) detached, then G on the same z with
+    share_fake, or on fresh z without), the same real batches and latents; BatchNorm
+    running statistics included."""
+    import copy
+
+    import torch.nn.functional as F
+
+    from tests.fixtures import TINY_INFOGAN
+
+    spec = VARIANTS.get("lucic_ns")
+    cfg = spec.parse({"model": TINY_INFOGAN, "g_optim": {"lr": 2e-4, "betas": [0.5, 0.999]},
+                      "d_optim": {"lr": 2e-4, "betas": [0.5, 0.999]}}, prefix="lucic_ns")
+    torch.manual_seed(0)
+    G, D = spec.build(cfg.model, Geometry(1, 28, 0))
+    images = torch.rand(64, 1, 28, 28) * 2 - 1
+    G1, D1, G2, D2 = copy.deepcopy(G), copy.deepcopy(D), copy.deepcopy(G), copy.deepcopy(D)
+    t = Trainee(G1, D1, OBJECTIVES.get(cfg.loss.name)(cfg.loss, G1, D1), make_optimizer(G1, cfg.g_optim),
+                make_optimizer(D1, cfg.d_optim), RealBatches(images, None, 8, 0, torch.device("cpu")))
+    torch.manual_seed(5)
+    state = run(t, Budget("g_steps", 6), share_fake=share, cadence=dataclasses.replace(CADENCE, image_every=10**6))
+    assert state.step == 6
+
+    opt_G, opt_D = make_optimizer(G2, cfg.g_optim), make_optimizer(D2, cfg.d_optim)
+    data = RealBatches(images, None, 8, 0, torch.device("cpu"))
+    torch.manual_seed(5)
+    for _ in range(6):
+        x, _ = data.next()
+        fake = G2(torch.randn(8, G2.z_dim), None)
+        d_loss = F.softplus(-D2(x, None)).mean() + F.softplus(D2(fake.detach(), None)).mean()
+        opt_D.zero_grad()
+        d_loss.backward()
+        opt_D.step()
+        if not share:
+            fake = G2(torch.randn(8, G2.z_dim), None)
+        g_loss = F.softplus(-D2(fake, None)).mean()
+        opt_G.zero_grad()
+        g_loss.backward()
+        opt_G.step()
+    for name, a, b in (("G", G1, G2), ("D", D1, D2)):
+        for (k, v1), v2 in zip(a.state_dict().items(), b.state_dict().values()):
+            torch.testing.assert_close(v1, v2, msg=f"{name}.{k}", rtol=0, atol=0)
+    assert not torch.equal(G1.body.fc[0].weight, G.body.fc[0].weight)  # it trained
+
+
 def test_resume_matches_uninterrupted_run():
     torch.manual_seed(123)
     a = make_trainee(ema_kimg=0.05)

@@ -14,10 +14,9 @@ from ganbench.training.run import train_variant
 from ganbench.training.setup import prepare_training
 from ganbench.training.state import Progress
 from tests.fixtures import TINY_INFOGAN
-from tests.training.test_run import processed  # noqa: F401 - fixture
 
 
-def run(variant: str, processed, out, **loss):  # noqa: F811
+def run(variant: str, processed, out, **loss):
     section = {"model": TINY_INFOGAN, **({"loss": loss} if loss else {})}
     params = parse_params({
         "variants": [variant],
@@ -36,7 +35,7 @@ def test_the_profiles_kimg_is_compare_gans_d_step_count():
     assert not budget.reached(Progress(step=0, images_seen=(LUCIC_D_STEPS - 1) * LUCIC_BATCH))
 
 
-def test_n_critic_5_makes_a_fifth_of_the_generator_steps(processed, tmp_path):  # noqa: F811
+def test_n_critic_5_makes_a_fifth_of_the_generator_steps(processed, tmp_path):
     """0.64 kimg at batch 16 = 40 D steps in both runs: 40 G steps at n_critic 1, 8 at 5."""
     one = run("lucic_ns", processed, tmp_path / "one", name="nonsaturating", n_critic=1)
     five = run("lucic_ns", processed, tmp_path / "five", name="nonsaturating", n_critic=5)
@@ -47,12 +46,12 @@ def test_n_critic_5_makes_a_fifth_of_the_generator_steps(processed, tmp_path):  
     assert (wgan["d_steps"], wgan["g_steps"]) == (40, 8)
 
 
-def test_a_vae_step_counts_as_one_batch(processed, tmp_path):  # noqa: F811
+def test_a_vae_step_counts_as_one_batch(processed, tmp_path):
     vae = run("lucic_vae", processed, tmp_path / "vae")
     assert (vae["g_steps"], vae["d_steps"], vae["images_seen"]) == (40, 0, 640)
 
 
 @pytest.mark.parametrize("variant", ["lucic_mm", "lucic_lsgan", "lucic_wgan_gp", "lucic_dragan"])
-def test_every_lucic_objective_trains(variant, processed, tmp_path):  # noqa: F811
+def test_every_lucic_objective_trains(variant, processed, tmp_path):
     metrics = run(variant, processed, tmp_path / variant)
     assert metrics["images_seen"] == 640 and metrics["loss"] == VARIANTS.get(variant).default.loss.name

@@ -15,8 +15,7 @@ from ganbench.models import VARIANTS
 from ganbench.training import accel
 from ganbench.training.run import train_variant
 from ganbench.training.setup import prepare_training
-from tests.training.test_run import TINY, processed  # noqa: F401 - fixture
-from tests.fixtures import one_variant_per_network
+from tests.fixtures import TINY, one_variant_per_network
 
 
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
@@ -46,7 +45,7 @@ def test_bf16_on_a_cpu_without_bf16_units_or_pinned_below_them_is_named(monkeypa
 
 
 @pytest.mark.parametrize("variant", one_variant_per_network())
-def test_every_variant_trains_under_bf16_autocast(variant, processed, tmp_path, caplog):  # noqa: F811
+def test_every_variant_trains_under_bf16_autocast(variant, processed, tmp_path, caplog):
     params = parse_params({"variants": [variant],
                            "train": {"budget": "g_steps", "g_steps": 3, "batch_size": 16, "ema_kimg": 0.05,
                                      "eval_every_kimg": 0, "precision": "bf16"},

@@ -9,28 +9,13 @@ import torch
 
 from ganbench.config import SampleConfig, parse_params
 from ganbench.errors import ParamsError
-from ganbench.models import LUCIC_VARIANTS, VARIANTS
+from ganbench.models import VARIANTS
 from ganbench.sampling.api import generate_from_checkpoint, sample_checkpoint
 from ganbench.tracking.history import read_rows
 from ganbench.models.checkpoint import load_checkpoint
 from ganbench.training.run import train_variant
 from ganbench.training.setup import HISTORY, prepare_training
-from tests.fixtures import TINY_INFOGAN, make_processed_dataset, one_variant_per_network
-
-TINY = {
-    "dcgan": {"model": {"z_dim": 8, "g_channels": 4, "d_channels": 4}},
-    "wgan_gp": {"model": {"z_dim": 8, "g_channels": 4, "d_channels": 4},
-                "loss": {"name": "wasserstein_gp", "n_critic": 2}},
-    "stylegan": {"model": {"z_dim": 16, "w_dim": 16, "mapping_layers": 2, "g_channel_base": 64,
-                           "g_channel_max": 16, "d_channel_base": 64, "d_channel_max": 16}},
-    "vae": {"model": {"z_dim": 8, "enc_channels": 4, "dec_channels": 4, "embed_dim": 4}},
-    **{name: {"model": TINY_INFOGAN} for name in LUCIC_VARIANTS},
-}
-
-
-@pytest.fixture(scope="module")
-def processed(tmp_path_factory):
-    return make_processed_dataset(tmp_path_factory.mktemp("data"))
+from tests.fixtures import TINY, one_variant_per_network
 
 
 def params_for(variant: str, kimg: float, conditional: bool = False, **train):
