@@ -3,11 +3,13 @@ and resumes exactly; EMA counts images."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from ganbench.errors import TrainingDivergedError
 from ganbench.losses import OBJECTIVES
@@ -19,6 +21,7 @@ from ganbench.training.ema import EMA, BatchNormRecalibration
 from ganbench.training.loop import Cadence, Grid, ScalarAccumulator, images_per_step, train_loop
 from ganbench.training.optim import lazy_regularization_correction, make_optimizer
 from ganbench.training.state import Progress, RealBatches, Trainee
+from tests.fixtures import TINY_INFOGAN
 
 
 class Recorder:
@@ -130,12 +133,6 @@ def test_a_training_step_is_the_plain_pytorch_step(share):
     ``run_single_train_step``: D on real and on G(z) detached, then G on the same z with
     share_fake, or on fresh z without), the same real batches and latents; BatchNorm
     running statistics included."""
-    import copy
-
-    import torch.nn.functional as F
-
-    from tests.fixtures import TINY_INFOGAN
-
     spec = VARIANTS.get("lucic_ns")
     cfg = spec.parse({"model": TINY_INFOGAN, "g_optim": {"lr": 2e-4, "betas": [0.5, 0.999]},
                       "d_optim": {"lr": 2e-4, "betas": [0.5, 0.999]}}, prefix="lucic_ns")

@@ -38,10 +38,10 @@ from ganbench.metrics.extract import (
 )
 from ganbench.metrics.reference import Reference, load_reference
 from ganbench.published import LUCIC_2018_FASHION_MNIST
-from ganbench.sampling.files import as_uint8
 from ganbench.published import compare as compare_published
 from ganbench.metrics.registry import METRICS, Features, MetricSpec, direction
 from ganbench.provenance import versions
+from ganbench.sampling.files import as_uint8
 
 FIX_REFERENCE = "re-run `dvc repro reference`"
 FIX_DOMAIN_REFERENCE = "re-run `dvc repro domain-reference`"

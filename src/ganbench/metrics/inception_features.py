@@ -49,15 +49,18 @@ from ganbench.runtime import resolve_device
 #: The network's input size.
 INPUT_SIZE = (299, 299)
 
+
 def check_preprocess(name: str) -> str:
     """``name`` if it is a known preprocessing, else a ValueError naming the choices."""
     if name not in INCEPTION_PREPROCESS:
-        raise ValueError(f"unknown Inception preprocessing {name!r}; choose one of {sorted(INCEPTION_PREPROCESS)}")
+        raise ValueError(f"unknown Inception preprocessing {name!r}; "
+                         f"choose one of {sorted(INCEPTION_PREPROCESS)}")
     return name
 
 
 @functools.lru_cache(maxsize=32)
-def _legacy_taps(n_in: int, n_out: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _legacy_taps(n_in: int, n_out: int,
+                 device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """TF1's legacy bilinear taps along one axis: for each output index i the source
     coordinate ``i · (n_in / n_out)`` in float32 (TF's ``LegacyScaler``), its lower and
     upper source index (clamped to the edge) and the weight of the upper one, on
@@ -194,13 +197,13 @@ def extract_features(
 
     uint8 → float ``/255`` (as pytorch-fid's ``ToTensor``), grayscale repeated to 3
     channels, then ``preprocess`` (:data:`~ganbench.protocol.INCEPTION_PREPROCESS`; by
-    default pytorch-fid's own bilinear resize to 299x299 and ``2x - 1``).  ``fast`` runs :func:`fast_inception`
-    (same features to ~1e-5 relative); ``fast=False`` calls ``model`` itself, i.e. plain
-    pytorch-fid, whose preprocessing is its own.  ``runner`` replaces the fast torch module
-    with another engine taking the same float32 ``(B, 3, H, W)`` batches in [0, 1] (e.g.
-    :class:`~ganbench.metrics.onnx_engine.OnnxModule` of ``fast_inception(model, "cpu",
-    preprocess)``).  Progress is drawn on stderr only when it is a terminal and ``$CI`` is
-    unset.
+    default pytorch-fid's own bilinear resize to 299x299 and ``2x - 1``). ``fast`` runs
+    :func:`fast_inception` (same features to ~1e-5 relative); ``fast=False`` calls ``model``
+    itself, i.e. plain pytorch-fid, whose preprocessing is its own. ``runner`` replaces the
+    fast torch module with another engine taking the same float32 ``(B, 3, H, W)`` batches
+    in [0, 1] (e.g. :class:`~ganbench.metrics.onnx_engine.OnnxModule` of
+    ``fast_inception(model, "cpu", preprocess)``). Progress is drawn on stderr only when it
+    is a terminal and ``$CI`` is unset.
     """
     check_preprocess(preprocess)
     if not fast and runner is None and preprocess != "pytorch-fid":
