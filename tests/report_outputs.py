@@ -102,7 +102,7 @@ def write_outputs(root: Path, variants=("dcgan", "wgan_gp"), seeds=(0, 1, 2), *,
               "ema_kimg": 2.5, "wall_clock_s": 600.0 + 37 * s + 100 * d_per_g, "images_per_s": 233.0 - s,
               "eval_wall_clock_s": 41.5, "params_G": 3_576_449, "params_D": 2_765_633, "device": "cpu",
               "threads": 2, "conditional": conditional, "loss": LOSS_NAMES.get(v, ("x",))[0],
-              "replay": {"share_fake": True}}
+              "replay": {"budget": "g_steps", "g_steps": 4375}}
         if train_over:
             tr.update(train_over(key))
         (paths.eval_dir / f"{key}.json").write_text(json.dumps(ev, indent=2))

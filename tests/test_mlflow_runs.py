@@ -104,11 +104,12 @@ def test_runs_of_different_variants_share_every_comparable_param(trained):
     for variant, logged in params.items():
         assert not [k for k in logged if k.startswith(tuple(f"{v}." for v in VARIANTS))], logged
         assert logged["variant"] == variant and logged["seed"] == "0" and logged["budget"] == "2 generator steps"
-        assert {"model.z_dim", "loss.name", "g_optim.lr", "d_optim.betas", "conditional", "data.dataset",
-                "train.batch_size", "numerics.cpu_isa"} <= set(logged)
+        assert {"model.z_dim", "loss.name", "g_optim.lr", "d_optim.betas", "conditional", "g_step",
+                "data.dataset", "train.batch_size", "numerics.cpu_isa"} <= set(logged)
     comparable = [{k for k in logged if not k.startswith(OBJECTIVE_ONLY)} for logged in params.values()]
     assert comparable[0] == comparable[1]
     assert params["dcgan"]["loss.name"] == "nonsaturating" and params["wgan_gp"]["loss.n_critic"] == "2"
+    assert params["dcgan"]["g_step"] == "shared_fake"  # as trained: train.g_step, or the variant's own
     assert params["dcgan"]["d_optim.betas"] == "[0.5, 0.999]" and params["wgan_gp"]["d_optim.betas"] == "[0.0, 0.9]"
 
 

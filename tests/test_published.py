@@ -11,7 +11,7 @@ from ganbench.config.loader import default_params
 from ganbench.metrics.extract import INCEPTION_EXTRACTOR
 from ganbench.models import LUCIC_VARIANTS, VARIANTS
 from ganbench.protocol import INCEPTION_PREPROCESS
-from ganbench.published import LUCIC_2018_FASHION_MNIST, LUCIC_D_STEPS, compare
+from ganbench.published import LUCIC_2018_FASHION_MNIST, LUCIC_D_STEPS, compare, compare_gan_g_step
 
 ROOT = Path(__file__).resolve().parents[1]
 F_MNIST_TEST_IMAGES = 10_000
@@ -33,8 +33,18 @@ def provenance_of(p, variant: str) -> dict:
         "resize": INCEPTION_PREPROCESS[p.evaluate.inception_preprocess],
         "samples": {"variant": variant, "generator": p.sample.generator, "batchnorm": p.sample.batchnorm,
                     "truncation": p.sample.truncation, "dtype": p.sample.dtype, "checkpoint_kimg": p.train.kimg,
-                    "checkpoint_d_steps": round(p.train.kimg * 1000 / p.train.batch_size)},
+                    "checkpoint_d_steps": round(p.train.kimg * 1000 / p.train.batch_size),
+                    "g_step": g_step_of(p, variant)},
     }
+
+
+def g_step_of(p, variant: str) -> str | None:
+    """What the sample stage records as the generator step a run of ``variant`` was trained
+    with (models.checkpoint.trained_g_step): none without a discriminator."""
+    cfg = p.model(variant)
+    if not VARIANTS.get(variant).adversarial:
+        return None
+    return cfg.g_step if cfg.g_step is not None else p.train.g_step
 
 
 def test_the_profile_is_the_published_protocol():
@@ -80,3 +90,19 @@ def test_the_default_protocol_lists_what_differs():
     assert {"image_shape", "num_gen", "num_real", "samples.variant", "samples.generator",
             "samples.checkpoint_kimg", "resize", "samples.dtype"} <= fields
     assert "dataset" not in fields and "reference_split" not in fields
+
+
+def test_the_generator_step_is_compare_gans_for_each_objective():
+    """compare_gan runs G again on the D step's latents (its BatchNorm statistics move twice
+    per step), WGAN-GP on new latents; ganbench's shared fake batch is a difference."""
+    p = profile()
+    assert {name: g_step_of(p, name) for name in LUCIC_VARIANTS} == \
+        {name: compare_gan_g_step(name) for name in LUCIC_VARIANTS}
+    assert compare_gan_g_step("lucic_ns") == "same_latents" and compare_gan_g_step("lucic_wgan_gp") == "new_latents"
+    for variant, other in (("lucic_ns", "shared_fake"), ("lucic_ns", "new_latents"),
+                           ("lucic_wgan_gp", "same_latents")):
+        prov = provenance_of(p, variant)
+        prov["samples"]["g_step"] = other
+        got = compare(prov)
+        assert got["comparable_with_published"] is False
+        assert [(d["field"], d["ours"]) for d in got["differs"]] == [("samples.g_step", other)]

@@ -3,7 +3,8 @@
 A published FID can be set beside one of ganbench's only where every field that changes
 the number matches: the data and its geometry, the reference, both sample counts, the
 feature extractor and its weights, the image path into it, the networks, the objective's
-family, the training budget and the generator that was sampled. :func:`compare` checks a
+family and what its generator step is fed, the training budget and the generator that was
+sampled. :func:`compare` checks a
 score's provenance against a :class:`PublishedProtocol` and says
 ``comparable_with_published`` (true only when nothing differs) and which fields differ,
 each with both values. A field that ganbench's pipeline could only do its own way would be
@@ -31,6 +32,13 @@ class Field:
     key: str
     published: str
     matches: Callable[[Any], bool]
+    #: For a field whose published value depends on the run (e.g. on the objective): the
+    #: test given the value and the whole provenance; it replaces ``matches``.
+    matches_in: Callable[[Any, Mapping[str, Any]], bool] | None = None
+
+    def holds(self, prov: Mapping[str, Any]) -> bool:
+        value = lookup(prov, self.key)
+        return self.matches_in(value, prov) if self.matches_in is not None else self.matches(value)
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,17 @@ LUCIC_D_STEPS = 15_625
 LUCIC_BATCH = 64
 LUCIC_KIMG = LUCIC_D_STEPS * LUCIC_BATCH / 1000
 
+
+def compare_gan_g_step(variant: str | None) -> str | None:
+    """What compare_gan v1 feeds a generator step (abstract_gan.py ``run_single_train_step``):
+    a second G forward on the latents of the D step before it (``same_latents``, so G's
+    BatchNorm statistics move twice per step), except WGAN-GP, which draws new latents first
+    (WGAN_GP.py ``resample_before_generator``); the VAE has one step, one forward (None)."""
+    if variant == "lucic_vae":
+        return None
+    return "new_latents" if variant == "lucic_wgan_gp" else "same_latents"
+
+
 LUCIC_2018_FASHION_MNIST = PublishedProtocol(
     name="lucic2018-fashion-mnist",
     citation="Lucic et al. 2018, Are GANs Created Equal?, Fashion-MNIST (google/compare_gan v1, fbbc05a)",
@@ -85,6 +104,9 @@ LUCIC_2018_FASHION_MNIST = PublishedProtocol(
               _equals("float32")),
         Field("samples.checkpoint_d_steps", f"{LUCIC_D_STEPS} discriminator steps (batch {LUCIC_BATCH})",
               lambda got: got == LUCIC_D_STEPS),
+        Field("samples.g_step", "compare_gan's generator step: G run again on the D step's latents "
+              "(same_latents; WGAN-GP: new_latents; the VAE: none)", lambda got: False,
+              matches_in=lambda got, prov: got == compare_gan_g_step(lookup(prov, "samples.variant"))),
     ),
     fixed_differences={},
     caveats=(
@@ -102,7 +124,7 @@ def compare(prov: Mapping[str, Any], protocol: PublishedProtocol = LUCIC_2018_FA
     """``{"protocol", "citation", "comparable_with_published", "differs": [{"field",
     "published", "ours"}], "caveats"}`` for a score's provenance ``prov``."""
     differs = [{"field": f.key, "published": f.published, "ours": lookup(prov, f.key)}
-               for f in protocol.fields if not f.matches(lookup(prov, f.key))]
+               for f in protocol.fields if not f.holds(prov)]
     differs += [{"field": key, "published": published, "ours": ours}
                 for key, (published, ours) in protocol.fixed_differences.items()]
     return {"protocol": protocol.name, "citation": protocol.citation, "comparable_with_published": not differs,

@@ -61,6 +61,8 @@ def test_out_of_range_values_name_the_key(tmp_path):
         load(tmp_path, {"train": {"kimg": -3}, "variants": []})
     with pytest.raises(ParamsError, match=r"'train.batch_size' must be ≥ 1"):
         load(tmp_path, {"train": {"batch_size": 0}, "variants": []})
+    with pytest.raises(ParamsError, match=r"'train.nproc' must be ≥ 1"):
+        load(tmp_path, {"train": {"nproc": 0}, "variants": []})
     with pytest.raises(ParamsError, match=r"'train.budget' must be one of 'kimg' \| 'g_steps' \| 'seconds'"):
         load(tmp_path, {"train": {"budget": "epochs"}, "variants": []})
 
@@ -92,6 +94,17 @@ def test_variant_section_is_typed(tmp_path):
         load(tmp_path, {"variants": ["dcgan"], "dcgan": {"loss": {"name": "hinge"}}})
     with pytest.raises(ParamsError, match=r"'dcgan.g_optim.betas' must be a list of 2 items"):
         load(tmp_path, {"variants": ["dcgan"], "dcgan": {"g_optim": {"betas": [0.5]}}})
+
+
+def test_the_generator_step_is_typed_and_the_old_key_names_its_successor(tmp_path):
+    p = load(tmp_path, {"variants": ["dcgan"], "train": {"g_step": "new_latents"},
+                        "dcgan": {"g_step": "same_latents"}})
+    assert (p.train.g_step, p.model("dcgan").g_step) == ("new_latents", "same_latents")
+    with pytest.raises(ParamsError, match=r"'dcgan.g_step' must be 'shared_fake' \| 'same_latents'"):
+        load(tmp_path, {"variants": ["dcgan"], "dcgan": {"g_step": "twice"}})
+    with pytest.raises(ParamsError, match=r"'train.share_fake' was replaced by 'train.g_step' \(true: "
+                                          r"shared_fake, false: new_latents"):
+        load(tmp_path, {"variants": [], "train": {"share_fake": False}})
 
 
 def test_loss_switch_replaces_loss_defaults(tmp_path):

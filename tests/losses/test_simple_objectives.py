@@ -81,7 +81,7 @@ def test_fake_is_shared_between_phases_only_with_a_graph():
     G.p.requires_grad_(True)
     obj.loss(Phase("Gmain", "G"), batch)
     assert calls == [False, True] and batch.fake.grad_fn is not None
-    # G trainable in the D phase (train.share_fake): one forward serves both phases.
+    # G trainable in the D phase (train.g_step shared_fake): one forward serves both phases.
     calls.clear()
     batch.fake = None
     obj.loss(Phase("Dmain", "D"), batch)

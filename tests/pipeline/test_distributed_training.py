@@ -6,7 +6,6 @@ a DVC stage with train.nproc: 2 runs and then reruns nothing."""
 
 from __future__ import annotations
 
-import json
 import signal
 import sqlite3
 import subprocess

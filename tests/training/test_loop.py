@@ -57,14 +57,14 @@ CADENCE = Cadence(log_every=2, image_every=3, checkpoint_every_images=32)
 GRID = Grid(z=latents(4, 8, 1), c=None, nrow=2, seed=1)
 
 
-def run(t, budget, state=None, tracker=None, saves=None, share_fake=True, cadence=CADENCE, clock=None,
+def run(t, budget, state=None, tracker=None, saves=None, g_step="shared_fake", cadence=CADENCE, clock=None,
         stop=None):
     kw = {"clock": clock} if clock is not None else {}
     if stop is not None:
         kw["stop"] = stop
     return train_loop(t, budget, cadence, tracker or Recorder(), state=state or Progress(), grid=GRID,
                       save=(lambda s: saves.append(dataclasses.replace(s))) if saves is not None else (lambda s: None),
-                      share_fake=share_fake, **kw)
+                      g_step=g_step, **kw)
 
 
 def test_kimg_budget_logging_images_and_checkpoints():
@@ -110,15 +110,17 @@ def test_budget_overshoot_detects_a_lowered_budget():
     assert Budget("seconds", 4.0).overshot(ended, 32, late_steps=4)  # reached at step 4: lowered
 
 
-@pytest.mark.parametrize(("loss", "lr", "share", "forwards_per_g_step"), [
-    ("nonsaturating", 2e-4, True, 1), ("nonsaturating", 2e-4, False, 2),
-    ("wgan_clip", 5e-5, True, 5), ("wgan_clip", 5e-5, False, 6),
+@pytest.mark.parametrize(("loss", "lr", "g_step", "forwards_per_g_step"), [
+    ("nonsaturating", 2e-4, "shared_fake", 1), ("nonsaturating", 2e-4, "same_latents", 2),
+    ("nonsaturating", 2e-4, "new_latents", 2),
+    ("wgan_clip", 5e-5, "shared_fake", 5), ("wgan_clip", 5e-5, "same_latents", 6),
+    ("wgan_clip", 5e-5, "new_latents", 6),
 ])
-def test_share_fake_saves_one_generator_forward(loss, lr, share, forwards_per_g_step):
+def test_shared_fake_saves_one_generator_forward(loss, lr, g_step, forwards_per_g_step):
     t = make_trainee(loss, lr=lr)
     calls, g_before = [], [p.detach().clone() for p in t.G.parameters()]
     t.G.register_forward_hook(lambda m, i, o: calls.append(o.requires_grad))
-    state = run(t, Budget("kimg", 0.08), share_fake=share,
+    state = run(t, Budget("kimg", 0.08), g_step=g_step,
                 cadence=dataclasses.replace(CADENCE, image_every=10**6))
     assert len(calls) == state.step * forwards_per_g_step + 1  # + the final progress grid
     # Only the forward whose graph the generator step uses is recorded.
@@ -126,13 +128,14 @@ def test_share_fake_saves_one_generator_forward(loss, lr, share, forwards_per_g_
     assert all(not torch.equal(a, b) for a, b in zip(g_before, t.G.parameters()))
 
 
-@pytest.mark.parametrize("share", [True, False])
-def test_a_training_step_is_the_plain_pytorch_step(share):
+@pytest.mark.parametrize("g_step", ["shared_fake", "same_latents", "new_latents"])
+def test_a_training_step_is_the_plain_pytorch_step(g_step):
     """The loop adds nothing to the arithmetic of a step: lucic_ns trained by it for 6 steps
-    equals, bit for bit, the textbook NS-GAN step written out by hand (compare_gan's
-    ``run_single_train_step``: D on real and on G(z) detached, then G on the same z with
-    share_fake, or on fresh z without), the same real batches and latents; BatchNorm
-    running statistics included."""
+    equals, bit for bit, the textbook NS-GAN step written out by hand (D on real and on
+    G(z) detached, then G on: that same fake batch, shared_fake; a new forward on the same
+    z, same_latents, which is compare_gan's ``run_single_train_step`` and moves G's
+    BatchNorm statistics twice; fresh z, new_latents), the same real batches and latents;
+    BatchNorm running statistics included."""
     spec = VARIANTS.get("lucic_ns")
     cfg = spec.parse({"model": TINY_INFOGAN, "g_optim": {"lr": 2e-4, "betas": [0.5, 0.999]},
                       "d_optim": {"lr": 2e-4, "betas": [0.5, 0.999]}}, prefix="lucic_ns")
@@ -143,7 +146,7 @@ def test_a_training_step_is_the_plain_pytorch_step(share):
     t = Trainee(G1, D1, OBJECTIVES.get(cfg.loss.name)(cfg.loss, G1, D1), make_optimizer(G1, cfg.g_optim),
                 make_optimizer(D1, cfg.d_optim), RealBatches(images, None, 8, 0, torch.device("cpu")))
     torch.manual_seed(5)
-    state = run(t, Budget("g_steps", 6), share_fake=share, cadence=dataclasses.replace(CADENCE, image_every=10**6))
+    state = run(t, Budget("g_steps", 6), g_step=g_step, cadence=dataclasses.replace(CADENCE, image_every=10**6))
     assert state.step == 6
 
     opt_G, opt_D = make_optimizer(G2, cfg.g_optim), make_optimizer(D2, cfg.d_optim)
@@ -151,12 +154,15 @@ def test_a_training_step_is_the_plain_pytorch_step(share):
     torch.manual_seed(5)
     for _ in range(6):
         x, _ = data.next()
-        fake = G2(torch.randn(8, G2.z_dim), None)
+        z = torch.randn(8, G2.z_dim)
+        fake = G2(z, None)
         d_loss = F.softplus(-D2(x, None)).mean() + F.softplus(D2(fake.detach(), None)).mean()
         opt_D.zero_grad()
         d_loss.backward()
         opt_D.step()
-        if not share:
+        if g_step == "same_latents":
+            fake = G2(z, None)
+        elif g_step == "new_latents":
             fake = G2(torch.randn(8, G2.z_dim), None)
         g_loss = F.softplus(-D2(fake, None)).mean()
         opt_G.zero_grad()

@@ -12,7 +12,7 @@ from ganbench.errors import ParamsError
 from ganbench.models import VARIANTS
 from ganbench.sampling.api import generate_from_checkpoint, sample_checkpoint
 from ganbench.tracking.history import read_rows
-from ganbench.models.checkpoint import load_checkpoint
+from ganbench.models.checkpoint import load_checkpoint, trained_g_step
 from ganbench.training.run import train_variant
 from ganbench.training.setup import HISTORY, prepare_training
 from tests.fixtures import TINY, one_variant_per_network
@@ -65,8 +65,8 @@ def test_a_finished_run_reruns_as_a_no_op_and_a_lower_budget_is_refused(processe
 
 def test_a_result_defining_change_retrains_from_scratch(processed, tmp_path):
     train("dcgan", 0.08, processed, tmp_path)
-    setup = prepare_training(params_for("dcgan", 0.16, share_fake=False), "dcgan", 0, processed, tmp_path)
-    assert setup.resumed_from is None and "share_fake" in setup.restart_reason
+    setup = prepare_training(params_for("dcgan", 0.16, g_step="new_latents"), "dcgan", 0, processed, tmp_path)
+    assert setup.resumed_from is None and "g_step" in setup.restart_reason
     setup = prepare_training(params_for("dcgan", 0.16), "dcgan", 1, processed, tmp_path)
     assert setup.resumed_from is None and "seed" in setup.restart_reason
     setup = prepare_training(params_for("dcgan", 0.16), "dcgan", 0, processed, tmp_path)
@@ -86,6 +86,9 @@ def test_conditional_sampling_and_generate(variant, processed, tmp_path):
     assert drawn.images.shape == (20, 1, 32, 32) and drawn.images.dtype == np.uint8
     assert drawn.nrow == 2 and len(drawn.grid) == 20  # 10 classes, one row each
     assert drawn.meta["generator"] == "ema" and drawn.meta["conditional"]
+    # What its generator steps were fed (train.g_step), none without a discriminator.
+    spec = VARIANTS.get(variant)  # the lucic_* variants set compare_gan's step
+    assert drawn.meta["g_step"] == ((spec.default.g_step or "shared_fake") if spec.adversarial else None)
     one_class, _ = generate_from_checkpoint(result.checkpoint, n=4, seed=3, class_index=7)
     other, _ = generate_from_checkpoint(result.checkpoint, n=4, seed=3, class_index=2)
     assert not np.array_equal(one_class, other)
@@ -138,6 +141,16 @@ def test_training_time_metric_keeps_the_best_checkpoint_and_its_time_apart(proce
     more = train_variant(prepare_training(params_for("dcgan", 0.48, eval_every_kimg=0.08, eval_num=50),
                                           "dcgan", 0, processed, tmp_path, probe_files))
     assert more.metrics["best"]["value"] <= best["value"]
+
+
+def test_the_checkpoint_says_what_its_generator_steps_were_fed():
+    d = {"D": {}, "train": {"g_step": "shared_fake"}, "variant_config": {"g_step": None}}
+    assert trained_g_step(d) == "shared_fake"
+    assert trained_g_step({**d, "variant_config": {"g_step": "same_latents"}}) == "same_latents"  # the variant's wins
+    assert trained_g_step({**d, "D": None}) is None  # a VAE: one forward per step
+    # Checkpoints from before train.g_step recorded train.share_fake.
+    assert trained_g_step({"D": {}, "train": {"share_fake": True}, "variant_config": {}}) == "shared_fake"
+    assert trained_g_step({"D": {}, "train": {"share_fake": False}, "variant_config": {}}) == "new_latents"
 
 
 def test_without_evaluation_best_is_the_last_checkpoint(processed, tmp_path):

@@ -19,8 +19,13 @@ from ganbench.config.schema import SECTIONS, AutoContext, Params
 from ganbench.errors import ParamsError
 
 
-#: Keys that moved to another section: (section, key) → their new place.
-MOVED = {("runtime", "threads"): "numerics.threads"}
+#: Keys that moved or were replaced: (section, key) → what to write instead.
+MOVED = {
+    ("runtime", "threads"): "moved to 'numerics.threads' (it decides the numbers, so stages depend on it); "
+                            "move it there",
+    ("train", "share_fake"): "was replaced by 'train.g_step' (true: shared_fake, false: new_latents; "
+                             "same_latents is compare_gan's step); write that instead",
+}
 
 
 class VariantEntry(Protocol):
@@ -72,8 +77,7 @@ def parse_params(raw: Mapping[str, Any] | None, registry: VariantRegistry,
                               f"{', '.join(registry.names())}")
     for (section, key), now in MOVED.items():
         if isinstance(raw.get(section), dict) and key in raw[section]:
-            raise ParamsError(f"{source}: params key '{section}.{key}' moved to '{now}' (it decides the "
-                              f"numbers, so stages depend on it); move it there")
+            raise ParamsError(f"{source}: params key '{section}.{key}' {now}")
     sections = {k: raw.pop(k) for k in list(raw) if k in registry}
     raw["variants"] = list(variants)
     params = from_dict(Params, raw)

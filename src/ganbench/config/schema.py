@@ -67,6 +67,8 @@ class DataConfig:
 
 
 Budget = Literal["kimg", "g_steps", "seconds"]
+#: What a generator step is fed: see :attr:`TrainConfig.g_step`.
+GStep = Literal["shared_fake", "same_latents", "new_latents"]
 
 
 @dataclass(frozen=True)
@@ -85,9 +87,12 @@ class TrainConfig:
     #: the steps reached are recorded so the run can be replayed with ``g_steps``).
     seconds: float = 600.0
     batch_size: int = 32
-    #: The generator step reuses the last discriminator step's latents and generated batch
-    #: (one G forward per step, as in the usual DCGAN loop); false draws fresh latents.
-    share_fake: bool = True
+    #: What the generator step is fed (a variant's own ``g_step`` wins):
+    #: ``shared_fake`` reuses the last discriminator step's generated batch (one G forward
+    #: per step, as in the usual DCGAN loop); ``same_latents`` runs G again on that step's
+    #: latents (compare_gan's step: G's BatchNorm statistics move in both forwards);
+    #: ``new_latents`` draws fresh latents.
+    g_step: GStep = "shared_fake"
     #: Class-conditional training for every variant (a variant's own ``conditional`` wins).
     conditional: bool = False
     #: Half-life of the generator's exponential moving average, in thousands of real
@@ -133,6 +138,7 @@ class TrainConfig:
         check(self.ema_rampup == AUTO or self.ema_rampup >= 0, f"{prefix}.ema_rampup", "≥ 0 or auto")
         check(self.ema_bn_batches >= 1, f"{prefix}.ema_bn_batches", "≥ 1")
         check(self.eval_num_real >= 0, f"{prefix}.eval_num_real", "≥ 0 (0 = the whole training split)")
+        check(self.nproc >= 1, f"{prefix}.nproc", "≥ 1")
 
     def resolved(self) -> TrainConfig:
         """This config with every ``auto`` replaced by the number stylegan2-ada's rule
@@ -141,7 +147,6 @@ class TrainConfig:
         return dataclasses.replace(
             self, ema_kimg=auto.ema_kimg() if self.ema_kimg == AUTO else self.ema_kimg,
             ema_rampup=AUTO_EMA_RAMPUP if self.ema_rampup == AUTO else self.ema_rampup)
-        check(self.nproc >= 1, f"{prefix}.nproc", "≥ 1")
 
 
 @dataclass(frozen=True)

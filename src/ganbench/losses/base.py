@@ -97,7 +97,7 @@ class Objective:
 
     def fake(self, batch: Batch) -> Tensor:
         """G(z, gen_c) for this batch, cached on the batch so phases can share one forward
-        (see ``train.share_fake``). A cached fake made while G was frozen carries no graph;
+        (see ``train.g_step``). A cached fake made while G was frozen carries no graph;
         it is recomputed when G is being trained, so the G loss always reaches G."""
         needs_graph = torch.is_grad_enabled() and any(p.requires_grad for p in self.G.parameters())
         if batch.fake is None or (needs_graph and batch.fake.grad_fn is None):

@@ -31,7 +31,7 @@ from typing import Any, Literal
 from torch import nn
 
 from ganbench.config.coerce import check, deep_merge, from_dict, to_dict
-from ganbench.config.schema import AutoContext
+from ganbench.config.schema import AutoContext, GStep
 from ganbench.errors import ParamsError
 
 
@@ -74,6 +74,10 @@ class VariantConfig:
     d_optim: OptimizerConfig | None = field(default_factory=OptimizerConfig)
     #: Class-conditional training; None follows ``train.conditional``.
     conditional: bool | None = None
+    #: What the generator step is fed; None follows ``train.g_step``. A variant that
+    #: reproduces a published algorithm sets its step (e.g. the lucic_* variants:
+    #: compare_gan's).
+    g_step: GStep | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ class _Section:
     g_optim: OptimizerConfig = field(default_factory=OptimizerConfig)
     d_optim: OptimizerConfig | None = None
     conditional: bool | None = None
+    g_step: GStep | None = None
 
 
 BuildFn = Callable[[Any, Geometry], "tuple[nn.Module, nn.Module | None]"]
@@ -144,7 +149,7 @@ class VariantSpec:
                               f"{'needs' if objective.adversarial else 'takes no'} discriminator; "
                               f"variant {self.name!r} {'has' if self.adversarial else 'has no'} one")
         return VariantConfig(model=model, loss=loss, g_optim=raw.g_optim, d_optim=raw.d_optim,
-                             conditional=raw.conditional)
+                             conditional=raw.conditional, g_step=raw.g_step)
 
 
 def variant_config_to_dict(cfg: VariantConfig) -> dict[str, Any]:

@@ -68,6 +68,21 @@ def networks_from_checkpoint(
     return G, D, G_ema, cfg, geometry
 
 
+def trained_g_step(ckpt: dict[str, Any]) -> str | None:
+    """What the checkpoint's generator steps were fed (``g_step``: the variant's own, else
+    ``train.g_step``); None for a model trained without a discriminator, whose one step
+    has one forward. Checkpoints from before ``g_step`` recorded ``train.share_fake``."""
+    if ckpt.get("D") is None:
+        return None
+    own = (ckpt.get("variant_config") or {}).get("g_step")
+    train = ckpt.get("train") or {}
+    if own is not None or "g_step" in train:
+        return own if own is not None else train["g_step"]
+    if "share_fake" in train:
+        return "shared_fake" if train["share_fake"] else "new_latents"
+    return None
+
+
 def sampling_generator(ckpt: dict[str, Any], which: str = "ema") -> tuple[nn.Module, Geometry]:
     """The generator to sample: ``"ema"`` (the moving average) or ``"raw"`` (the trained
     weights), in eval mode without gradients."""

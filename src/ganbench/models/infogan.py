@@ -262,11 +262,17 @@ LUCIC_DEFAULTS = {
     "lucic_dragan": (DRAGANConfig(gp_weight=10.0, n_critic=1), 1e-4, 0.5, True),
 }
 
+#: compare_gan's generator step (abstract_gan.py ``run_single_train_step``): a second G
+#: forward on the latents of the D step before it, so G's BatchNorm statistics move in both
+#: forwards; WGAN-GP alone draws new latents first (``resample_before_generator``).
+LUCIC_G_STEP = {"lucic_wgan_gp": "new_latents"}
+
 for _name, (_loss, _lr, _beta1, _bn_on) in LUCIC_DEFAULTS.items():
     register_variant(VariantSpec(
         name=_name, model_config=InfoGANConfig, build=build_gan,
         default=VariantConfig(model=InfoGANConfig(d_batchnorm=_bn_on), loss=_loss,
-                              g_optim=_adam(_lr, _beta1), d_optim=_adam(_lr, _beta1))))
+                              g_optim=_adam(_lr, _beta1), d_optim=_adam(_lr, _beta1),
+                              g_step=LUCIC_G_STEP.get(_name, "same_latents"))))
 
 #: compare_gan VAE.py: Bernoulli likelihood, N(0, I) prior, one Adam(5e-5, β1 0.5) step
 #: per training step; encoder BN on (the base default of its wide search).

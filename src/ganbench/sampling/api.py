@@ -15,7 +15,7 @@ from ganbench.errors import CheckpointError
 from ganbench.runtime import resolve_device
 from ganbench.sampling.generate import generate, has_batchnorm, resolve_truncation
 from ganbench.sampling.latents import class_rows, grid_inputs, labels, latents, noise_generator, slerp
-from ganbench.models.checkpoint import load_checkpoint, sampling_generator
+from ganbench.models.checkpoint import load_checkpoint, sampling_generator, trained_g_step
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,8 @@ def sample_checkpoint(ckpt_path: Path, cfg: SampleConfig, device: str = "auto",
         "checkpoint_d_steps": progress.get("d_step"),
         "conditional": bool(geometry.num_classes),
         "dtype": cfg.dtype,
+        # What the generator steps were fed in training (train.g_step, or the variant's own).
+        "g_step": trained_g_step(ckpt),
     }
     return Samples(images=images, grid=grid, nrow=nrow, meta=meta)
 

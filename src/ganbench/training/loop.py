@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ganbench.config.schema import GStep
 from ganbench.errors import TrainingDivergedError, TrainingInterrupted
 from ganbench.losses import Batch, Phase
 from ganbench.progress import progress_bar
@@ -124,7 +125,7 @@ def train_loop(
     state: Progress,
     grid: Grid,
     save: Callable[[Progress], None],
-    share_fake: bool = True,
+    g_step: GStep = "shared_fake",
     probe: Callable[[Progress], dict[str, float]] | None = None,
     stop: Callable[[], bool] | None = None,
     desc: str = "train",
@@ -143,6 +144,12 @@ def train_loop(
     :class:`~ganbench.errors.TrainingInterrupted`. Non-finite losses or weights raise
     :class:`~ganbench.errors.TrainingDivergedError` at the next flush, before anything
     is saved. ``clock`` measures time (replaceable in tests).
+
+    ``g_step`` says what the generator step is fed after the discriminator steps:
+    ``shared_fake``, the last D step's fake batch, whose graph G's forward recorded there
+    (one G forward per step); ``same_latents``, a new G forward on that D step's latents
+    (compare_gan's step: G's BatchNorm running statistics move in both forwards);
+    ``new_latents``, a new forward on freshly drawn latents.
 
     In a distributed run (``t.world`` of several processes, each calling this with the
     same arguments) every rank computes its share of each batch, the scalars are
@@ -189,13 +196,13 @@ def train_loop(
         return Batch(real=real, real_c=real_c, z=z, gen_c=gen_c)
 
     while not done:
-        # Discriminator / critic steps. With share_fake, G's graph is recorded during the
+        # Discriminator / critic steps. With shared_fake, G's graph is recorded during the
         # last one so the generator step can reuse that fake batch instead of a new forward.
         _set_trainable(t.G, False)
         _set_trainable(t.D, True)
         batch: Batch | None = None
         for i in range(d_steps):
-            if share_fake and i == d_steps - 1:
+            if g_step == "shared_fake" and i == d_steps - 1:
                 _set_trainable(t.G, True)
             batch = fresh_batch(*t.batches.next())
             with world.own_randomness(t.seed, state.d_step, device):
@@ -208,7 +215,9 @@ def train_loop(
         _set_trainable(t.D, False)
         if batch is None:  # no discriminator: the generator's own batch of real images
             batch = fresh_batch(*t.batches.next())
-        elif not share_fake:
+        elif g_step == "same_latents":
+            batch = Batch(real=batch.real, real_c=batch.real_c, z=batch.z, gen_c=batch.gen_c)
+        elif g_step == "new_latents":
             batch = fresh_batch(batch.real, batch.real_c)
         with world.own_randomness(t.seed, -1 - state.step, device):
             for phase in g_phases:

@@ -105,7 +105,7 @@ def train_variant(setup: TrainSetup, run: Tracker | None = None, experiment: str
     desc = f"train {setup.variant}-{setup.seed}" + ("" if main else f" rank {t.world.rank}")
     state = train_loop(t, setup.budget, setup.cadence, Routed(history, run) if main else NullTracker(),
                        state=setup.state, grid=setup.grid, save=save if main else lambda progress: None,
-                       share_fake=setup.params.train.share_fake,
+                       g_step=setup.g_step,
                        probe=probe if setup.probe is not None else None, stop=stop, desc=desc)
     resumed = setup.resumed_from.kimg if setup.resumed_from is not None else None
     if not main:

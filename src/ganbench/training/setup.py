@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from ganbench.config.coerce import to_dict
-from ganbench.config.schema import Params
+from ganbench.config.schema import GStep, Params
 from ganbench.data.dataset import load_meta, load_split
 from ganbench.errors import ParamsError
 from ganbench.losses import OBJECTIVES
@@ -83,6 +83,11 @@ class TrainSetup:
     history: History | None = None
     #: The best training-time evaluation so far: {"metric", "value", "step", "kimg"}.
     best: dict[str, Any] | None = None
+
+    @property
+    def g_step(self) -> GStep:
+        """What the generator step is fed: the variant's own ``g_step``, else ``train.g_step``."""
+        return self.vcfg.g_step if self.vcfg.g_step is not None else self.params.train.g_step
 
     @property
     def checkpoint(self) -> Path:
@@ -224,11 +229,13 @@ def mlflow_params(setup: TrainSetup) -> dict[str, Any]:
     every variant so that runs of different variants line up in MLflow's compare view:
     ``variant``, ``seed``, ``budget``, the variant's own section under the common names
     ``model``, ``loss``, ``g_optim``, ``d_optim`` (None without a discriminator) and
-    ``conditional`` (as trained), and the shared sections ``data``, ``train``, ``numerics``."""
+    ``conditional`` and ``g_step`` (as trained), and the shared sections ``data``, ``train``,
+    ``numerics``."""
     from ganbench.models.base import variant_config_to_dict
 
     p = setup.params
     section = variant_config_to_dict(setup.vcfg)
     section["conditional"] = bool(setup.geometry.num_classes)
+    section["g_step"] = setup.g_step if setup.trainee.D is not None else None  # a VAE: one forward per step
     return {"variant": setup.variant, "seed": setup.seed, "budget": setup.budget.describe(), **section,
             "data": to_dict(p.data), "train": to_dict(p.train), "numerics": to_dict(p.numerics)}
