@@ -162,6 +162,7 @@ toy:                          # a toy: one-hidden-layer MLP generator and discri
   g_optim: {name: adam, lr: 2.0e-4, betas: [0.5, 0.999], eps: 1.0e-8, weight_decay: 0.0}
   d_optim: {name: adam, lr: 2.0e-4, betas: [0.5, 0.999], eps: 1.0e-8, weight_decay: 0.0}
   conditional: null           # null: follow train.conditional
+  g_step: null                # null: follow train.g_step
 """
 TOY_SECTION = yaml.safe_load(TOY_PARAMS_YAML)["toy"]
 
