@@ -31,14 +31,12 @@ class Field:
 
     key: str
     published: str
-    matches: Callable[[Any], bool]
-    #: For a field whose published value depends on the run (e.g. on the objective): the
-    #: test given the value and the whole provenance; it replaces ``matches``.
-    matches_in: Callable[[Any, Mapping[str, Any]], bool] | None = None
+    #: ``matches(value, prov)``: the recorded value, and the whole provenance for a field
+    #: whose published value depends on the run (e.g. on the objective).
+    matches: Callable[[Any, Mapping[str, Any]], bool]
 
     def holds(self, prov: Mapping[str, Any]) -> bool:
-        value = lookup(prov, self.key)
-        return self.matches_in(value, prov) if self.matches_in is not None else self.matches(value)
+        return self.matches(lookup(prov, self.key), prov)
 
 
 @dataclass(frozen=True)
@@ -54,12 +52,20 @@ class PublishedProtocol:
     caveats: tuple[str, ...] = ()
 
 
-def _equals(value: Any) -> Callable[[Any], bool]:
-    return lambda got: got == value
+Match = Callable[[Any, Mapping[str, Any]], bool]
 
 
-def _close(value: float) -> Callable[[Any], bool]:
-    return lambda got: isinstance(got, (int, float)) and abs(float(got) - value) < 1e-6
+def _value(test: Callable[[Any], bool]) -> Match:
+    """A field whose published value is one for every run: ``test`` sees the value alone."""
+    return lambda got, _prov: test(got)
+
+
+def _equals(value: Any) -> Match:
+    return _value(lambda got: got == value)
+
+
+def _close(value: float) -> Match:
+    return _value(lambda got: isinstance(got, (int, float)) and abs(float(got) - value) < 1e-6)
 
 
 #: compare_gan v1 (commit fbbc05a): 15,625 D steps at batch 64 (generate_tasks_lib.py
@@ -89,24 +95,26 @@ LUCIC_2018_FASHION_MNIST = PublishedProtocol(
         Field("reference_split", "test", _equals("test")),
         Field("num_real", "10000: the whole test split", _equals(10_000)),
         Field("num_gen", "10000", _equals(10_000)),
-        Field("feature_extractor", "Inception pool3, 2048-d", lambda got: isinstance(got, str) and "pool3" in got
-              and "2048" in got),
-        Field("weights_source", "the 2015-12-05 FID Inception graph", lambda got: got in ("download", "fid-helper")),
+        Field("feature_extractor", "Inception pool3, 2048-d",
+              _value(lambda got: isinstance(got, str) and "pool3" in got and "2048" in got)),
+        Field("weights_source", "the 2015-12-05 FID Inception graph",
+              _value(lambda got: got in ("download", "fid-helper"))),
         Field("resize", "TF1 resize_bilinear to 299x299 (legacy sampling, no half-pixel centres) of float pixels "
               "in [0, 255], (x - 128)/128 (evaluate.inception_preprocess: tf1)", _equals(INCEPTION_PREPROCESS["tf1"])),
         Field("samples.variant", "InfoGAN-style networks, one of compare_gan's objectives (a lucic_* variant)",
-              lambda got: isinstance(got, str) and got.startswith("lucic_")),
+              _value(lambda got: isinstance(got, str) and got.startswith("lucic_"))),
         Field("samples.generator", "raw (no EMA)", _equals("raw")),
-        Field("samples.batchnorm", "running (inference-mode BatchNorm)", lambda got: got in ("running", None)),
+        Field("samples.batchnorm", "running (inference-mode BatchNorm)",
+              _value(lambda got: got in ("running", None))),
         Field("samples.truncation", "1.0", _close(1.0)),
         Field("samples.checkpoint_kimg", f"{LUCIC_KIMG:g} kimg of real images", _close(LUCIC_KIMG)),
         Field("samples.dtype", "float32: the generator's output x 255, unrounded (sample.dtype: float32)",
               _equals("float32")),
         Field("samples.checkpoint_d_steps", f"{LUCIC_D_STEPS} discriminator steps (batch {LUCIC_BATCH})",
-              lambda got: got == LUCIC_D_STEPS),
+              _equals(LUCIC_D_STEPS)),
         Field("samples.g_step", "compare_gan's generator step: G run again on the D step's latents "
-              "(same_latents; WGAN-GP: new_latents; the VAE: none)", lambda got: False,
-              matches_in=lambda got, prov: got == compare_gan_g_step(lookup(prov, "samples.variant"))),
+              "(same_latents; WGAN-GP: new_latents; the VAE: none)",
+              lambda got, prov: got == compare_gan_g_step(lookup(prov, "samples.variant"))),
     ),
     fixed_differences={},
     caveats=(

@@ -9,7 +9,7 @@ from ganbench.losses import OBJECTIVES, Batch
 from ganbench.models import VARIANTS
 from ganbench.models.base import Geometry
 from ganbench.models.base import variant_config_to_dict
-from ganbench.models.checkpoint import FORMAT, load_checkpoint, networks_from_checkpoint
+from ganbench.models.checkpoint import FORMAT, load_checkpoint, networks_from_checkpoint, trained_g_step
 from ganbench.training.checkpoint import save_checkpoint
 from ganbench.training.optim import make_optimizer
 from tests.fixtures import TINY_MODEL
@@ -133,6 +133,19 @@ def test_checkpoint_roundtrip_gives_identical_outputs(name, tmp_path):
     torch.testing.assert_close(a, b, rtol=0, atol=0)
     if D is not None:
         torch.testing.assert_close(D(a), D2(a), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", VARIANTS.names())
+@pytest.mark.parametrize("train_g_step", ["shared_fake", "same_latents", "new_latents"])
+def test_the_generator_step_has_one_rule_for_training_and_checkpoints(name, train_g_step):
+    """The variant's own g_step wins over train's; a variant without D has none. The
+    checkpoint's reading (samples' provenance) gives what training used."""
+    spec, cfg, G, D = build(name)
+    want = (cfg.g_step or train_g_step) if D is not None else None
+    assert cfg.effective_g_step(train_g_step) == want
+    ckpt = {"variant_config": variant_config_to_dict(cfg), "train": {"g_step": train_g_step},
+            "D": D.state_dict() if D is not None else None}
+    assert trained_g_step(ckpt) == want
 
 
 @pytest.mark.parametrize("name", VARIANTS.names())

@@ -128,6 +128,11 @@ def test_shared_fake_saves_one_generator_forward(loss, lr, g_step, forwards_per_
     assert all(not torch.equal(a, b) for a, b in zip(g_before, t.G.parameters()))
 
 
+def test_a_model_with_a_discriminator_needs_a_generator_step():
+    with pytest.raises(ValueError, match="g_step must be shared_fake, same_latents or new_latents"):
+        run(make_trainee("nonsaturating"), Budget("g_steps", 1), g_step=None)
+
+
 @pytest.mark.parametrize("g_step", ["shared_fake", "same_latents", "new_latents"])
 def test_a_training_step_is_the_plain_pytorch_step(g_step):
     """The loop adds nothing to the arithmetic of a step: lucic_ns trained by it for 6 steps

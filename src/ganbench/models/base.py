@@ -79,6 +79,20 @@ class VariantConfig:
     #: compare_gan's).
     g_step: GStep | None = None
 
+    def effective_g_step(self, train_g_step: GStep | None) -> GStep | None:
+        """What this variant's generator steps are fed, given ``train.g_step``: see
+        :func:`effective_g_step`."""
+        return effective_g_step(self.g_step, train_g_step, adversarial=self.d_optim is not None)
+
+
+def effective_g_step(own: GStep | None, train_g_step: GStep | None, *, adversarial: bool) -> GStep | None:
+    """The one rule for what a generator step is fed: the variant's own ``g_step``, else
+    ``train.g_step``; None for a variant without a discriminator, whose one step has one
+    forward. Training, MLflow and the samples' provenance (from a checkpoint) all ask here."""
+    if not adversarial:
+        return None
+    return own if own is not None else train_g_step
+
 
 @dataclass(frozen=True)
 class _Section:

@@ -13,7 +13,7 @@ from torch import nn
 
 from ganbench.errors import CheckpointError
 from ganbench.models import VARIANTS
-from ganbench.models.base import Geometry, VariantConfig
+from ganbench.models.base import Geometry, VariantConfig, effective_g_step
 
 FORMAT = 2
 REQUIRED = ("format", "variant", "variant_config", "geometry", "G", "progress")
@@ -69,18 +69,15 @@ def networks_from_checkpoint(
 
 
 def trained_g_step(ckpt: dict[str, Any]) -> str | None:
-    """What the checkpoint's generator steps were fed (``g_step``: the variant's own, else
-    ``train.g_step``); None for a model trained without a discriminator, whose one step
-    has one forward. Checkpoints from before ``g_step`` recorded ``train.share_fake``."""
-    if ckpt.get("D") is None:
-        return None
-    own = (ckpt.get("variant_config") or {}).get("g_step")
+    """What the checkpoint's generator steps were fed (:func:`~ganbench.models.base.effective_g_step`
+    of its variant config and ``train`` section). Checkpoints from before ``g_step``
+    recorded ``train.share_fake``."""
     train = ckpt.get("train") or {}
-    if own is not None or "g_step" in train:
-        return own if own is not None else train["g_step"]
-    if "share_fake" in train:
-        return "shared_fake" if train["share_fake"] else "new_latents"
-    return None
+    train_g_step = train.get("g_step")
+    if train_g_step is None and "share_fake" in train:
+        train_g_step = "shared_fake" if train["share_fake"] else "new_latents"
+    own = (ckpt.get("variant_config") or {}).get("g_step")
+    return effective_g_step(own, train_g_step, adversarial=ckpt.get("D") is not None)
 
 
 def sampling_generator(ckpt: dict[str, Any], which: str = "ema") -> tuple[nn.Module, Geometry]:

@@ -125,7 +125,7 @@ def train_loop(
     state: Progress,
     grid: Grid,
     save: Callable[[Progress], None],
-    g_step: GStep = "shared_fake",
+    g_step: GStep | None = "shared_fake",
     probe: Callable[[Progress], dict[str, float]] | None = None,
     stop: Callable[[], bool] | None = None,
     desc: str = "train",
@@ -149,7 +149,8 @@ def train_loop(
     ``shared_fake``, the last D step's fake batch, whose graph G's forward recorded there
     (one G forward per step); ``same_latents``, a new G forward on that D step's latents
     (compare_gan's step: G's BatchNorm running statistics move in both forwards);
-    ``new_latents``, a new forward on freshly drawn latents.
+    ``new_latents``, a new forward on freshly drawn latents. A model without a discriminator
+    ignores it (None: its one step has one forward).
 
     In a distributed run (``t.world`` of several processes, each calling this with the
     same arguments) every rank computes its share of each batch, the scalars are
@@ -164,6 +165,9 @@ def train_loop(
     collective. The run therefore stops at the first flush after the main rank's clock
     reached the budget: up to ``cadence.log_every - 1`` steps later than one process
     would."""
+    if t.D is not None and g_step not in ("shared_fake", "same_latents", "new_latents"):
+        raise ValueError(f"g_step must be shared_fake, same_latents or new_latents with a discriminator, "
+                         f"got {g_step!r}")
     device = t.batches.device
     bs = t.batches.batch_size
     z_dim = t.G.z_dim

@@ -85,9 +85,10 @@ class TrainSetup:
     best: dict[str, Any] | None = None
 
     @property
-    def g_step(self) -> GStep:
-        """What the generator step is fed: the variant's own ``g_step``, else ``train.g_step``."""
-        return self.vcfg.g_step if self.vcfg.g_step is not None else self.params.train.g_step
+    def g_step(self) -> GStep | None:
+        """What the generator step is fed (None without a discriminator):
+        :meth:`~ganbench.models.base.VariantConfig.effective_g_step`."""
+        return self.vcfg.effective_g_step(self.params.train.g_step)
 
     @property
     def checkpoint(self) -> Path:
@@ -236,6 +237,6 @@ def mlflow_params(setup: TrainSetup) -> dict[str, Any]:
     p = setup.params
     section = variant_config_to_dict(setup.vcfg)
     section["conditional"] = bool(setup.geometry.num_classes)
-    section["g_step"] = setup.g_step if setup.trainee.D is not None else None  # a VAE: one forward per step
+    section["g_step"] = setup.g_step
     return {"variant": setup.variant, "seed": setup.seed, "budget": setup.budget.describe(), **section,
             "data": to_dict(p.data), "train": to_dict(p.train), "numerics": to_dict(p.numerics)}
