@@ -33,18 +33,24 @@ def provenance_of(p, variant: str) -> dict:
         "resize": INCEPTION_PREPROCESS[p.evaluate.inception_preprocess],
         "samples": {"variant": variant, "generator": p.sample.generator, "batchnorm": p.sample.batchnorm,
                     "truncation": p.sample.truncation, "dtype": p.sample.dtype, "checkpoint_kimg": p.train.kimg,
-                    "checkpoint_d_steps": round(p.train.kimg * 1000 / p.train.batch_size),
-                    "g_step": g_step_of(p, variant)},
+                    **steps_of(p, variant), "g_step": g_step_of(p, variant)},
     }
+
+
+def steps_of(p, variant: str) -> dict[str, int]:
+    """The step counts the sample stage records for a run of ``p``'s kimg budget: one D step
+    per batch of real images and a G step per n_critic of them; a model without a
+    discriminator makes one step per batch and no D steps."""
+    batches = round(p.train.kimg * 1000 / p.train.batch_size)
+    if not VARIANTS.get(variant).adversarial:
+        return {"checkpoint_d_steps": 0, "checkpoint_g_steps": batches}
+    return {"checkpoint_d_steps": batches, "checkpoint_g_steps": batches // p.model(variant).loss.n_critic}
 
 
 def g_step_of(p, variant: str) -> str | None:
     """What the sample stage records as the generator step a run of ``variant`` was trained
     with (models.checkpoint.trained_g_step): none without a discriminator."""
-    cfg = p.model(variant)
-    if not VARIANTS.get(variant).adversarial:
-        return None
-    return cfg.g_step if cfg.g_step is not None else p.train.g_step
+    return p.model(variant).effective_g_step(p.train.g_step)
 
 
 def test_the_profile_is_the_published_protocol():
@@ -106,3 +112,19 @@ def test_the_generator_step_is_compare_gans_for_each_objective():
         got = compare(prov)
         assert got["comparable_with_published"] is False
         assert [(d["field"], d["ours"]) for d in got["differs"]] == [("samples.g_step", other)]
+
+
+def test_the_step_count_is_compare_gans_counter_for_gans_and_the_vae():
+    """compare_gan's training_steps counts D steps; its VAE, with no D, counts its own steps.
+    The VAE's checkpoint records 0 D steps, and is still at the published budget."""
+    p = profile()
+    vae = provenance_of(p, "lucic_vae")
+    assert vae["samples"]["checkpoint_d_steps"] == 0 and vae["samples"]["checkpoint_g_steps"] == LUCIC_D_STEPS
+    assert compare(vae)["comparable_with_published"] is True
+    ns = provenance_of(p, "lucic_ns")
+    ns["samples"]["checkpoint_g_steps"] = LUCIC_D_STEPS
+    ns["samples"]["checkpoint_d_steps"] = LUCIC_D_STEPS // 2  # a GAN's G steps do not count
+    assert [(d["field"], d["ours"]) for d in compare(ns)["differs"]] == \
+        [("samples.compare_gan_steps", LUCIC_D_STEPS // 2)]
+    vae["samples"]["checkpoint_g_steps"] = 100
+    assert [(d["field"], d["ours"]) for d in compare(vae)["differs"]] == [("samples.compare_gan_steps", 100)]

@@ -34,9 +34,14 @@ class Field:
     #: ``matches(value, prov)``: the recorded value, and the whole provenance for a field
     #: whose published value depends on the run (e.g. on the objective).
     matches: Callable[[Any, Mapping[str, Any]], bool]
+    #: How the value is read from a provenance, where it is not the one dotted ``key``.
+    read: Callable[[Mapping[str, Any]], Any] | None = None
+
+    def value(self, prov: Mapping[str, Any]) -> Any:
+        return self.read(prov) if self.read is not None else lookup(prov, self.key)
 
     def holds(self, prov: Mapping[str, Any]) -> bool:
-        return self.matches(lookup(prov, self.key), prov)
+        return self.matches(self.value(prov), prov)
 
 
 @dataclass(frozen=True)
@@ -75,14 +80,27 @@ LUCIC_BATCH = 64
 LUCIC_KIMG = LUCIC_D_STEPS * LUCIC_BATCH / 1000
 
 
+#: compare_gan's models without a discriminator (their one step trains the whole model).
+LUCIC_NO_DISCRIMINATOR = frozenset({"lucic_vae"})
+
+
 def compare_gan_g_step(variant: str | None) -> str | None:
     """What compare_gan v1 feeds a generator step (abstract_gan.py ``run_single_train_step``):
     a second G forward on the latents of the D step before it (``same_latents``, so G's
     BatchNorm statistics move twice per step), except WGAN-GP, which draws new latents first
     (WGAN_GP.py ``resample_before_generator``); the VAE has one step, one forward (None)."""
-    if variant == "lucic_vae":
+    if variant in LUCIC_NO_DISCRIMINATOR:
         return None
     return "new_latents" if variant == "lucic_wgan_gp" else "same_latents"
+
+
+def compare_gan_steps(prov: Mapping[str, Any]) -> Any:
+    """The sampled checkpoint's count on compare_gan's step counter (``training_steps``): D
+    steps for a GAN; the VAE, without a discriminator, counts its own steps of one batch
+    each (``samples.checkpoint_g_steps``)."""
+    variant = lookup(prov, "samples.variant")
+    return lookup(prov, "samples.checkpoint_g_steps" if variant in LUCIC_NO_DISCRIMINATOR
+                  else "samples.checkpoint_d_steps")
 
 
 LUCIC_2018_FASHION_MNIST = PublishedProtocol(
@@ -110,8 +128,8 @@ LUCIC_2018_FASHION_MNIST = PublishedProtocol(
         Field("samples.checkpoint_kimg", f"{LUCIC_KIMG:g} kimg of real images", _close(LUCIC_KIMG)),
         Field("samples.dtype", "float32: the generator's output x 255, unrounded (sample.dtype: float32)",
               _equals("float32")),
-        Field("samples.checkpoint_d_steps", f"{LUCIC_D_STEPS} discriminator steps (batch {LUCIC_BATCH})",
-              _equals(LUCIC_D_STEPS)),
+        Field("samples.compare_gan_steps", f"{LUCIC_D_STEPS} steps of compare_gan's counter at batch "
+              f"{LUCIC_BATCH}: D steps (the VAE: its own steps)", _equals(LUCIC_D_STEPS), read=compare_gan_steps),
         Field("samples.g_step", "compare_gan's generator step: G run again on the D step's latents "
               "(same_latents; WGAN-GP: new_latents; the VAE: none)",
               lambda got, prov: got == compare_gan_g_step(lookup(prov, "samples.variant"))),
@@ -131,7 +149,7 @@ PUBLISHED = {p.name: p for p in (LUCIC_2018_FASHION_MNIST,)}
 def compare(prov: Mapping[str, Any], protocol: PublishedProtocol = LUCIC_2018_FASHION_MNIST) -> dict[str, Any]:
     """``{"protocol", "citation", "comparable_with_published", "differs": [{"field",
     "published", "ours"}], "caveats"}`` for a score's provenance ``prov``."""
-    differs = [{"field": f.key, "published": f.published, "ours": lookup(prov, f.key)}
+    differs = [{"field": f.key, "published": f.published, "ours": f.value(prov)}
                for f in protocol.fields if not f.holds(prov)]
     differs += [{"field": key, "published": published, "ours": ours}
                 for key, (published, ours) in protocol.fixed_differences.items()]

@@ -64,7 +64,9 @@ def test_the_lucic_profile_runs_at_28x28_and_says_what_differs(lucic_project):
         # differ: the geometry, split, input path, pixels, generator and networks are the
         # published protocol's.
         assert set(differs) == {"dataset", "num_real", "num_gen", "samples.checkpoint_kimg",
-                                "samples.checkpoint_d_steps"}, differs
+                                "samples.compare_gan_steps"}, differs
+        # compare_gan's step counter: D steps, and the VAE's own steps (it has no D).
+        assert differs["samples.compare_gan_steps"] == 40
         assert prov[fid]["resize"] == INCEPTION_PREPROCESS["tf1"] and prov[fid]["samples"]["dtype"] == "float32"
         assert prov[fid]["image_shape"] == [1, 28, 28]
         assert [k for k, v in prov.items() if isinstance(v, dict) and "published" in v] == [fid]  # FID only
