@@ -11,6 +11,9 @@ a training that diverges: the plant's ``dvc repro --keep-going`` still runs and 
 other variants). Finally the unmodified code with fresh seeds
 (``--fresh-seeds``, by default 4 and 5: seeds the bounds were not set on, and not among
 the seeds 0-3 whose spread set them) must pass: a gate that fails there is a false alarm.
+A code plant also runs the tests of the package it edits (``training/ema.py``:
+``tests/training``) in the clone: CI's test command runs them too, so a failure there is
+caught by CI before its pipeline (``--tests-only`` runs just that, training nothing).
 With ``--keep DIR`` holding an earlier scratch (``DIR/repo`` and its ``DIR/base.yaml``),
 DVC's run cache restores the stages run there before training (data, classifier,
 references). Not the trainings: their model folders are ``persist: true`` outputs (a
@@ -19,6 +22,7 @@ params changed since (a plant) runs again.
 
     python benchmarks/gate_power.py [--plants ema_off images_0_1 ...] [--fresh-seeds 4 5] [--keep DIR]
     python benchmarks/gate_power.py --keep DIR --regate [--thresholds FILE]
+    python benchmarks/gate_power.py --tests-only [--plants ...]
 
 Each run's evaluation results are kept in ``DIR/results/<plant>/`` (and ``unmodified``,
 ``fresh``), so ``--regate`` can gate the same trained models under other bounds, e.g.
@@ -30,6 +34,7 @@ Takes about as long as five CI pipelines on 2 cores (≈ 45 min).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import os
 import re
@@ -40,7 +45,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
@@ -60,6 +65,15 @@ class Plant:
     #: (file in the clone, text, replacement): a code edit.
     code: tuple[str, str, str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tests(self) -> str | None:
+        """The test folder that mirrors a code plant's package (``src/ganbench/training/ema.py``:
+        ``tests/training``), which CI's test command runs too."""
+        if self.code is None:
+            return None
+        package = Path(self.code[0]).relative_to("src/ganbench").parent
+        return str(Path("tests") / package)
 
 
 def _lr_x10(p: dict[str, Any]) -> dict[str, Any]:
@@ -155,6 +169,33 @@ class Scratch:
                 shutil.copy(path, dest / path.name)
         return dest
 
+    @contextlib.contextmanager
+    def planted(self, plant: Plant) -> Iterator[None]:
+        """The clone's code with ``plant``'s edit (if any) for the duration, restored after."""
+        if plant.code is None:
+            yield
+            return
+        path, old, new = plant.code
+        edited = self.repo / path
+        text = edited.read_text()
+        if old not in text:
+            raise SystemExit(f"plant {plant.name}: the text to edit is not in {path} any more; update the plant")
+        edited.write_text(text.replace(old, new, 1))
+        try:
+            yield
+        finally:
+            self.run(["git", "checkout", "--", path])
+
+    def tests(self, folder: str) -> tuple[bool, list[str]]:
+        """Run the tests in ``folder`` of the clone (with its edited code): whether any
+        failed, and the failing tests' ids. A failure there fails CI's test command, which
+        runs every test; a pass says only that this folder's tests miss the plant."""
+        proc = self.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", "-rf", folder], check=False)
+        if proc.returncode not in (0, 1):
+            raise RuntimeError(f"pytest {folder} could not run (exit {proc.returncode}):\n{proc.stdout[-3000:]}")
+        failed = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("FAILED ")]
+        return proc.returncode == 1, failed
+
     def gate(self, variants: tuple[str, ...], thresholds: Path, eval_dir: Path) -> tuple[int, list[str]]:
         """Exit code of the gate on ``variants`` and the lines of the gates that failed."""
         bounds = yaml.safe_load(thresholds.read_text())
@@ -181,7 +222,12 @@ def main() -> None:
                     help="the bounds to gate with (default: the committed ones)")
     ap.add_argument("--regate", action="store_true",
                     help="train nothing: gate the results an earlier run kept in --keep DIR/results/ again")
+    ap.add_argument("--tests-only", action="store_true",
+                    help="train nothing: run each code plant's package tests (its own clone, or --keep DIR)")
     args = ap.parse_args()
+    if args.tests_only:
+        tests_only(args.plants, args.keep)
+        return
     if args.regate:
         if args.keep is None or not (args.keep / "repo" / "dvc.lock").is_file() \
                 or not (args.keep / "results").is_dir():
@@ -209,15 +255,8 @@ def main() -> None:
                 print(f"{name}: skipped (it affects none of --variants)", flush=True)
                 continue
             params["variants"] = [v for v in base["variants"] if v in variants]
-            edited = None
-            if plant.code is not None:
-                path, old, new = plant.code
-                edited = scratch.repo / path
-                text = edited.read_text()
-                if old not in text:
-                    raise SystemExit(f"plant {name}: the text to edit is not in {path} any more; update the plant")
-                edited.write_text(text.replace(old, new, 1))
-            try:
+            with scratch.planted(plant):
+                tested = scratch.tests(plant.tests) if plant.tests else None
                 seconds, broken, errors = scratch.repro(params, keep_going=True)
                 broken_variants = tuple(sorted({stage.split("@", 1)[1].rsplit("-", 1)[0]
                                                 for stage in broken if "@" in stage}))
@@ -225,33 +264,58 @@ def main() -> None:
                 code, failed = (scratch.gate(gated, args.thresholds,
                                              scratch.keep_results(name, params["seeds"], broken_variants))
                                 if gated else (0, []))
-            finally:
-                if edited is not None:
-                    scratch.run(["git", "checkout", "--", str(edited.relative_to(scratch.repo))])
             # A stage that fails stops CI's pipeline: the plant is caught before any gate.
             failed = [f"FAIL {stage} (the pipeline stops: {errors[0] if errors else 'see dvc repro'})"
                       for stage in broken] + failed
             code = 1 if broken else code
-            rows.append((plant, variants, code, failed, seconds))
-            print(f"{name}: exit {code} ({seconds:.0f} s) {failed}", flush=True)
+            rows.append((plant, variants, code, failed, seconds, tested))
+            print(f"{name}: exit {code} ({seconds:.0f} s) {failed}"
+                  + (f"; {plant.tests}: {tested[1] or 'all passed'}" if tested else ""), flush=True)
         fresh_code, fresh_failed = None, []
         if args.fresh_seeds:  # --fresh-seeds with no seed: skip (checked elsewhere)
             seconds, _, _ = scratch.repro(dict(base, seeds=list(args.fresh_seeds)))
             fresh_code, fresh_failed = scratch.gate(VARIANTS, args.thresholds,
                                                     scratch.keep_results("fresh", list(args.fresh_seeds)))
-        print("\n| planted regression | variants | caught | stages or gates that failed |")
-        print("|---|---|---|---|")
-        for plant, variants, code, failed, _ in rows:
+        print("\n| planted regression | variants | caught by the pipeline or its gates | stages or gates that failed "
+              "| caught by the tests of its package |")
+        print("|---|---|---|---|---|")
+        for plant, variants, code, failed, _, tested in rows:
             gates = "; ".join(line.split(None, 1)[1] if "(the pipeline stops" in line else " ".join(line.split()[1:3])
                               for line in failed) or "-"
-            print(f"| {plant.what} | {', '.join(variants)} | {'yes' if code == 1 else 'NO'} | {gates} |")
-        print(f"\ncaught {sum(code == 1 for _, _, code, _, _ in rows)} of {len(rows)}")
+            tests = "- (a params plant)" if tested is None else \
+                f"{'yes' if tested[0] else 'NO'} ({plant.tests}{': ' + ', '.join(tested[1]) if tested[1] else ''})"
+            print(f"| {plant.what} | {', '.join(variants)} | {'yes' if code == 1 else 'NO'} | {gates} | {tests} |")
+        print(f"\ncaught by the pipeline or its gates: {sum(code == 1 for _, _, code, _, _, _ in rows)} of {len(rows)}; "
+              f"by CI as a whole (its tests too): "
+              f"{sum(code == 1 or bool(t and t[0]) for _, _, code, _, _, t in rows)} of {len(rows)}")
         if fresh_code is not None:
             alarms = "; ".join(" ".join(line.split()[1:3]) for line in fresh_failed) or "none"
             print(f"fresh seeds {args.fresh_seeds} of the unmodified code: gate exit {fresh_code}, "
                   f"false alarms: {alarms} ({seconds:.0f} s)")
     finally:
         if args.keep is None:
+            shutil.rmtree(where, ignore_errors=True)
+
+
+def tests_only(plants: list[str], keep: Path | None) -> None:
+    """Which code plants the tests of their own package catch, with no pipeline run: CI's
+    test command runs those tests on every change, before its pipeline."""
+    where = keep or Path(tempfile.mkdtemp(prefix="gate-power-"))
+    where.mkdir(parents=True, exist_ok=True)
+    try:
+        scratch = Scratch(where)
+        print("| planted regression | tests run | caught | tests that failed |")
+        print("|---|---|---|---|")
+        for name in plants:
+            plant = PLANTS[name]
+            if plant.tests is None:
+                continue
+            with scratch.planted(plant):
+                caught, failed = scratch.tests(plant.tests)
+            print(f"| {plant.what} | {plant.tests} | {'yes' if caught else 'NO'} | {', '.join(failed) or '-'} |",
+                  flush=True)
+    finally:
+        if keep is None:
             shutil.rmtree(where, ignore_errors=True)
 
 

@@ -24,6 +24,10 @@ from typing import Any
 from ganbench.protocol import INCEPTION_PREPROCESS, lookup
 
 
+#: A field's test: ``match(value, provenance)``, the recorded value and the whole provenance.
+Match = Callable[[Any, Mapping[str, Any]], bool]
+
+
 @dataclass(frozen=True)
 class Field:
     """One protocol field: where it is in the provenance (dotted), what the published
@@ -33,7 +37,7 @@ class Field:
     published: str
     #: ``matches(value, prov)``: the recorded value, and the whole provenance for a field
     #: whose published value depends on the run (e.g. on the objective).
-    matches: Callable[[Any, Mapping[str, Any]], bool]
+    matches: Match
     #: How the value is read from a provenance, where it is not the one dotted ``key``.
     read: Callable[[Mapping[str, Any]], Any] | None = None
 
@@ -56,8 +60,6 @@ class PublishedProtocol:
     #: Points believed equal but not verified against the published code.
     caveats: tuple[str, ...] = ()
 
-
-Match = Callable[[Any, Mapping[str, Any]], bool]
 
 
 def _value(test: Callable[[Any], bool]) -> Match:

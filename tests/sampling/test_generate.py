@@ -11,7 +11,7 @@ from ganbench.errors import DataError
 from ganbench.models import VARIANTS
 from ganbench.models.base import Geometry
 from ganbench.sampling.files import as_uint8, load_samples, make_grid, save_samples
-from ganbench.sampling.generate import generate, resolve_truncation
+from ganbench.sampling.generate import generate, resolve_truncation, to_unit_float
 from ganbench.sampling.latents import derived_seed, grid_inputs, labels, latents, noise_generator
 
 TINY = {
@@ -96,6 +96,24 @@ def test_batch_statistics_mode_leaves_the_running_statistics_alone():
     for k, v in G.state_dict().items():
         assert torch.equal(v, before[k]), k
     assert G.training  # the caller's mode is restored
+
+
+
+def test_each_batchnorm_mode_normalises_with_the_statistics_it_names():
+    """"running": an image depends on its latent alone (eval-mode BatchNorm), as G.eval()
+    makes it; "batch": on its batch-mates too (each batch's own statistics)."""
+    G = build("dcgan")
+    z = latents(12, G.z_dim, 0)
+    mates = torch.cat([z[:4], z[8:]])  # the same first four latents, other batch-mates
+    for mode, depends in (("running", False), ("batch", True)):
+        a = generate(G, z[:8], batch_size=8, batchnorm=mode, dtype="float32")[:4]
+        b = generate(G, mates, batch_size=8, batchnorm=mode, dtype="float32")[:4]
+        assert (not np.allclose(a, b, atol=1e-5)) == depends, mode
+    with torch.inference_mode():
+        expected = to_unit_float(G.eval()(z[:8], None))
+    G.train()
+    running = generate(G, z[:8], batch_size=8, batchnorm="running", dtype="float32")
+    np.testing.assert_allclose(running, expected.numpy(), atol=1e-5)
 
 
 def test_labels_and_grid_layout():

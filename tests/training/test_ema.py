@@ -102,3 +102,24 @@ def test_the_half_life_in_effect_follows_the_ramp_up(images_seen, per_step, kimg
     assert described == pytest.approx({"half_life_kimg": kimg, "half_life_g_steps": steps, "nominal_kimg": 10.0,
                                        "rampup": 0.05})
     assert EMA(nn.Linear(1, 1), half_life_kimg=10.0).describe(48_000, 32)["half_life_kimg"] == 10.0
+
+
+
+def test_ema_arithmetic():
+    """An update moves each averaged weight by 1 - beta towards the trained one, beta =
+    0.5 ** (images / half-life), and copies plain buffers (as StyleGAN's w_avg)."""
+    net = torch.nn.Linear(1, 1, bias=False)
+    net.register_buffer("w_avg", torch.zeros(1))
+    with torch.no_grad():
+        net.weight.fill_(0.0)
+    ema = EMA(net, half_life_kimg=0.001)  # half-life: 1 image
+    with torch.no_grad():
+        net.weight.fill_(1.0)
+        net.w_avg.fill_(3.0)
+    ema.update(net, images=1, images_seen=1)  # beta = 0.5
+    assert ema.model.weight.item() == pytest.approx(0.5)
+    assert ema.model.w_avg.item() == 3.0
+    ema.update(net, images=2, images_seen=3)  # beta = 0.25
+    assert ema.model.weight.item() == pytest.approx(0.5 * 0.25 + 0.75)
+    ramp = EMA(net, half_life_kimg=10.0, rampup=0.05)
+    assert ramp.beta(64, 1000) == pytest.approx(0.5 ** (64 / 50))

@@ -129,7 +129,7 @@ def test_shared_fake_saves_one_generator_forward(loss, lr, g_step, forwards_per_
 
 
 def test_a_model_with_a_discriminator_needs_a_generator_step():
-    with pytest.raises(ValueError, match="g_step must be shared_fake, same_latents or new_latents"):
+    with pytest.raises(ValueError, match="g_step must be one of shared_fake, same_latents, new_latents"):
         run(make_trainee("nonsaturating"), Budget("g_steps", 1), g_step=None)
 
 
@@ -215,21 +215,6 @@ def test_accumulator_syncs_once_and_averages():
     acc.add({"a": torch.tensor(3.0), "b": torch.tensor(2.0)})
     assert acc.flush() == {"a": 2.0, "b": 2.0}
     assert acc.flush() == {}
-
-
-def test_ema_arithmetic():
-    net = torch.nn.Linear(1, 1, bias=False)
-    with torch.no_grad():
-        net.weight.fill_(0.0)
-    ema = EMA(net, half_life_kimg=0.001)  # half-life: 1 image
-    with torch.no_grad():
-        net.weight.fill_(1.0)
-    ema.update(net, images=1, images_seen=1)  # beta = 0.5
-    assert ema.model.weight.item() == pytest.approx(0.5)
-    ema.update(net, images=2, images_seen=3)  # beta = 0.25
-    assert ema.model.weight.item() == pytest.approx(0.5 * 0.25 + 0.75)
-    ramp = EMA(net, half_life_kimg=10.0, rampup=0.05)
-    assert ramp.beta(64, 1000) == pytest.approx(0.5 ** (64 / 50))
 
 
 @pytest.mark.parametrize("n_critic", [1, 5])

@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import get_args
 
 import torch
 from torch import Tensor, nn
@@ -165,9 +166,8 @@ def train_loop(
     collective. The run therefore stops at the first flush after the main rank's clock
     reached the budget: up to ``cadence.log_every - 1`` steps later than one process
     would."""
-    if t.D is not None and g_step not in ("shared_fake", "same_latents", "new_latents"):
-        raise ValueError(f"g_step must be shared_fake, same_latents or new_latents with a discriminator, "
-                         f"got {g_step!r}")
+    if t.D is not None and g_step not in get_args(GStep):
+        raise ValueError(f"g_step must be one of {', '.join(get_args(GStep))} with a discriminator, got {g_step!r}")
     device = t.batches.device
     bs = t.batches.batch_size
     z_dim = t.G.z_dim
