@@ -190,7 +190,8 @@ class Scratch:
         """Run the tests in ``folder`` of the clone (with its edited code): whether any
         failed, and the failing tests' ids. A failure there fails CI's test command, which
         runs every test; a pass says only that this folder's tests miss the plant."""
-        proc = self.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", "-rf", folder], check=False)
+        proc = self.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", "-rf", folder],
+                        check=False)
         if proc.returncode not in (0, 1):
             raise RuntimeError(f"pytest {folder} could not run (exit {proc.returncode}):\n{proc.stdout[-3000:]}")
         failed = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("FAILED ")]
@@ -285,7 +286,8 @@ def main() -> None:
             tests = "- (a params plant)" if tested is None else \
                 f"{'yes' if tested[0] else 'NO'} ({plant.tests}{': ' + ', '.join(tested[1]) if tested[1] else ''})"
             print(f"| {plant.what} | {', '.join(variants)} | {'yes' if code == 1 else 'NO'} | {gates} | {tests} |")
-        print(f"\ncaught by the pipeline or its gates: {sum(code == 1 for _, _, code, _, _, _ in rows)} of {len(rows)}; "
+        caught = sum(code == 1 for _, _, code, _, _, _ in rows)
+        print(f"\ncaught by the pipeline or its gates: {caught} of {len(rows)}; "
               f"by CI as a whole (its tests too): "
               f"{sum(code == 1 or bool(t and t[0]) for _, _, code, _, _, t in rows)} of {len(rows)}")
         if fresh_code is not None:

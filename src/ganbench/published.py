@@ -61,7 +61,6 @@ class PublishedProtocol:
     caveats: tuple[str, ...] = ()
 
 
-
 def _value(test: Callable[[Any], bool]) -> Match:
     """A field whose published value is one for every run: ``test`` sees the value alone."""
     return lambda got, _prov: test(got)

@@ -98,7 +98,6 @@ def test_batch_statistics_mode_leaves_the_running_statistics_alone():
     assert G.training  # the caller's mode is restored
 
 
-
 def test_each_batchnorm_mode_normalises_with_the_statistics_it_names():
     """"running": an image depends on its latent alone (eval-mode BatchNorm), as G.eval()
     makes it; "batch": on its batch-mates too (each batch's own statistics)."""

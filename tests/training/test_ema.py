@@ -104,7 +104,6 @@ def test_the_half_life_in_effect_follows_the_ramp_up(images_seen, per_step, kimg
     assert EMA(nn.Linear(1, 1), half_life_kimg=10.0).describe(48_000, 32)["half_life_kimg"] == 10.0
 
 
-
 def test_ema_arithmetic():
     """An update moves each averaged weight by 1 - beta towards the trained one, beta =
     0.5 ** (images / half-life), and copies plain buffers (as StyleGAN's w_avg)."""
