@@ -115,6 +115,17 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def failed_stages(output: str) -> list[str]:
+    """The stages that ``dvc repro --keep-going`` names in its closing error: one as
+    ``failed to reproduce 'train@vae-0'``, several as ``failed to reproduce stages:
+    'train@vae-0' and 'train@vae-1'`` (a plant that breaks a variant breaks every seed)."""
+    names: set[str] = set()
+    for line in output.splitlines():
+        if "failed to reproduce" in line:
+            names.update(re.findall(r"'([^']+)'", line.split("failed to reproduce", 1)[1]))
+    return sorted(names)
+
+
 class Scratch:
     """A clone running CI's reduced pipeline with its own code (PYTHONPATH)."""
 
@@ -148,7 +159,7 @@ class Scratch:
         start = time.perf_counter()
         proc = self.run(["dvc", "repro", *(["--keep-going"] if keep_going else [])], check=False)
         out = proc.stdout + proc.stderr
-        failed = sorted(set(re.findall(r"failed to reproduce '([^']+)'", out)))
+        failed = failed_stages(out)
         if proc.returncode and not (keep_going and failed):
             raise RuntimeError(f"dvc repro failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         errors = [line.strip() for line in out.splitlines() if line.startswith("error: ")]

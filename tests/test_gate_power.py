@@ -5,6 +5,7 @@ folder that mirrors the edited package, and a plant's edit is undone after it.""
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -65,3 +66,33 @@ def test_a_plant_is_undone_after_its_run(tmp_path):
     with pytest.raises(SystemExit, match="update the plant"):
         with scratch.planted(gone):
             pass
+
+
+def test_a_failed_stage_is_read_from_dvc_and_the_others_still_run(tmp_path):
+    """A plant that makes a variant diverge fails its training in every seed: DVC's
+    --keep-going names one failed stage differently from several, and both must be read
+    as caught (a real `dvc repro` on a three-stage project, two of which fail)."""
+    module = gate_power()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "train.py").write_text(
+        "import sys\n"
+        "if sys.argv[1] in {'a', 'c'}:\n"
+        "    sys.exit(f'error: {sys.argv[1]} diverged')\n"
+        "open(f'out-{sys.argv[1]}', 'w').write('ok')\n")
+    (repo / "dvc.yaml").write_text(
+        "stages:\n  train:\n    foreach: [a, b, c]\n    do:\n      cmd: python train.py ${item}\n"
+        "      outs:\n        - out-${item}\n")
+    scratch = object.__new__(module.Scratch)
+    scratch.repo = repo
+    scratch.env = {**os.environ, "DVC_NO_ANALYTICS": "1",
+                   "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    scratch.run(["dvc", "init", "--no-scm", "-q"])
+    _, failed, errors = scratch.repro({"seeds": [0]}, keep_going=True)
+    assert failed == ["train@a", "train@c"]
+    assert (repo / "out-b").is_file()  # the stage that works still ran
+    assert sorted(errors) == ["error: a diverged", "error: c diverged"]
+    (repo / "train.py").write_text((repo / "train.py").read_text().replace("{'a', 'c'}", "{'a'}"))
+    assert scratch.repro({"seeds": [0]}, keep_going=True)[1] == ["train@a"]
+    with pytest.raises(RuntimeError, match="dvc repro failed"):
+        scratch.repro({"seeds": [0]})
