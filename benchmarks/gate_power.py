@@ -126,6 +126,13 @@ def failed_stages(output: str) -> list[str]:
     return sorted(names)
 
 
+def stage_error(stage: str, errors: list[str]) -> str:
+    """The error line of ``stage`` (``train@vae-1``: the one naming ``vae-1``), else the first."""
+    key = re.escape(stage.split("@", 1)[-1])
+    return next((e for e in errors if re.search(rf"(?<![\w-]){key}(?![\w-])", e)),
+                errors[0] if errors else "see dvc repro")
+
+
 class Scratch:
     """A clone running CI's reduced pipeline with its own code (PYTHONPATH)."""
 
@@ -277,8 +284,7 @@ def main() -> None:
                                              scratch.keep_results(name, params["seeds"], broken_variants))
                                 if gated else (0, []))
             # A stage that fails stops CI's pipeline: the plant is caught before any gate.
-            failed = [f"FAIL {stage} (the pipeline stops: {errors[0] if errors else 'see dvc repro'})"
-                      for stage in broken] + failed
+            failed = [f"FAIL {stage} (the pipeline stops: {stage_error(stage, errors)})" for stage in broken] + failed
             code = 1 if broken else code
             rows.append((plant, variants, code, failed, seconds, tested))
             print(f"{name}: exit {code} ({seconds:.0f} s) {failed}"

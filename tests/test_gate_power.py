@@ -92,6 +92,9 @@ def test_a_failed_stage_is_read_from_dvc_and_the_others_still_run(tmp_path):
     assert failed == ["train@a", "train@c"]
     assert (repo / "out-b").is_file()  # the stage that works still ran
     assert sorted(errors) == ["error: a diverged", "error: c diverged"]
+    assert [module.stage_error(stage, errors) for stage in failed] == ["error: a diverged", "error: c diverged"]
+    assert module.stage_error("train@vae-1", ["error: train vae-10: x", "error: train vae-1: y"]) == \
+        "error: train vae-1: y"
     (repo / "train.py").write_text((repo / "train.py").read_text().replace("{'a', 'c'}", "{'a'}"))
     assert scratch.repro({"seeds": [0]}, keep_going=True)[1] == ["train@a"]
     with pytest.raises(RuntimeError, match="dvc repro failed"):
